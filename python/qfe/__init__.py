@@ -1,0 +1,40 @@
+"""qfe: nuclear quantum effects and anharmonic quantum free energies.
+
+Sub-packages are imported lazily so that ``import qfe`` stays cheap (the LAMMPS wrapper
+imports it at start-up through the ``lammps.plugins`` entry point):
+
+- :mod:`qfe.units`        physical constants and unit conversions (eV, A, K, amu, ps)
+- :mod:`qfe.lammps`       plugin path, LAMMPS instances with the qfe plugin loaded
+- :mod:`qfe.qtb`          quantum thermal bath: noise kernel binding, spectra
+- :mod:`qfe.potentials`   energy surfaces (DeePMD in JAX/ASE/LAMMPS, analytic models)
+- :mod:`qfe.nct`          neural canonical transformations (variational quantum free energy)
+- :mod:`qfe.analysis`     MSD, reordered MSD, RDF, vibrational DOS, symmetry
+- :mod:`qfe.ase_calculators`  ASE-facing QTB and NCT calculators
+
+Importing ``qfe`` also prepares the environment so that ``import lammps`` works in-process
+and LAMMPS instances auto-load the qfe plugin (see :func:`qfe.lammps.setup_environment`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {"units", "lammps", "qtb", "potentials", "nct", "analysis", "ase_calculators", "cli"}
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"qfe.{name}")
+    raise AttributeError(f"module 'qfe' has no attribute {name!r}")
+
+
+def _prepare_environment() -> None:
+    # Cheap: env variables and a ctypes preload of libmpi; no LAMMPS or JAX import.
+    from qfe import _environment
+
+    _environment.setup_environment()
+
+
+_prepare_environment()

@@ -1,0 +1,57 @@
+"""Physical constants and unit conversions: the single place where units are defined.
+
+qfe works in LAMMPS ``metal`` units unless stated otherwise:
+energy eV, length Angstrom (A), time ps, mass amu (g/mol), temperature K, pressure GPa in
+reports (LAMMPS metal pressure is bar).  CODATA 2018 values.
+"""
+
+from __future__ import annotations
+
+import math
+
+# --- fundamental constants in metal units
+KB = 8.617333262e-5                 # Boltzmann constant, eV/K
+HBAR = 6.582119569e-4               # reduced Planck constant, eV*ps
+H_PLANCK = 2.0 * math.pi * HBAR     # Planck constant, eV*ps
+
+# --- mass and energy conversions
+AMU_KG = 1.66053906660e-27          # kg
+EV_J = 1.602176634e-19              # J
+# kinetic energy (1/2) m v^2 with m in amu and v in A/ps gives amu*A^2/ps^2; times MVV2E -> eV
+MVV2E = AMU_KG * 1e4 / EV_J         # 1.0364269e-4 eV per amu*A^2/ps^2 (LAMMPS metal mvv2e)
+FTM2V = 1.0 / MVV2E                 # force/mass -> acceleration: (eV/A)/amu -> A/ps^2
+
+# --- pressure
+EV_PER_A3_TO_GPA = EV_J * 1e30 / 1e9   # 160.21766...
+EV_PER_A3_TO_BAR = EV_PER_A3_TO_GPA * 1e4
+BAR_TO_GPA = 1e-4
+
+# --- frequencies
+THZ_TO_RAD_PER_PS = 2.0 * math.pi       # omega [rad/ps] = 2 pi nu [THz]
+RAD_PER_PS_TO_MEV = HBAR * 1e3          # hbar*omega in meV for omega in rad/ps
+CM1_TO_THZ = 2.99792458e-2              # 1 cm^-1 = 0.0299792458 THz
+MEV_TO_K = 1e-3 / KB                    # 1 meV in K
+
+# --- masses (amu) of the light elements qfe is about; anything else: ase.data.atomic_masses
+MASS_H = 1.00794
+MASS_D = 2.014101778
+MASS_LI = 6.941
+
+
+def hbar_omega_ev(omega_rad_per_ps: float) -> float:
+    """Phonon quantum hbar*omega in eV for omega in rad/ps."""
+    return HBAR * omega_rad_per_ps
+
+
+def quantum_oscillator_energy(omega, temperature):
+    """Mean energy (eV) of a quantum harmonic oscillator: (hbar w / 2) coth(hbar w / 2 kB T).
+
+    ``omega`` in rad/ps (array or scalar), ``temperature`` in K (T = 0 gives hbar w / 2).
+    Works with numpy arrays; kinetic energy per degree of freedom is half of this.
+    """
+    import numpy as np
+
+    x = HBAR * np.asarray(omega, dtype=float)
+    if temperature <= 0:
+        return 0.5 * x
+    return 0.5 * x / np.tanh(x / (2.0 * KB * temperature))

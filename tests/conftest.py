@@ -1,0 +1,29 @@
+"""Shared test fixtures.
+
+Reference data (published Li DeePMD models) is read from ``../shared/reference`` next to the
+checkout or from ``$QFE_REFERENCE_DIR``; tests that need it skip cleanly when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference_dir() -> Path | None:
+    env = os.environ.get("QFE_REFERENCE_DIR")
+    cand = Path(env) if env else REPO_ROOT.parent / "shared" / "reference"
+    return cand if cand.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def reference_path():
+    """Path to shared/reference, or skip."""
+    d = reference_dir()
+    if d is None:
+        pytest.skip("../shared/reference not present (set QFE_REFERENCE_DIR)")
+    return d
