@@ -1,9 +1,43 @@
-"""Energy surfaces: the :class:`Potential` interface, analytic models, DeePMD models.
+"""Energy surfaces: the :class:`Potential` interface, analytic models, DeePMD and LAMMPS models.
 
 See :mod:`qfe.potentials.base` for the contract (pure JAX ``energy(positions, cell)``).
+
+- :func:`load_deepmd` / :class:`DeepMDPotential` -- any DeePMD model (``.pb``, ``.dp``,
+  ``.jax``) as a JAX energy function (:mod:`qfe.potentials.deepmd`)
+- :class:`LammpsPotential` -- any LAMMPS pair style, e.g. the Li SNAP potential
+  (:mod:`qfe.potentials.lammps_potential`)
+- :func:`default_lithium_model`, :func:`default_lithium` -- the built-in Li DeePMD model
+  (:mod:`qfe.potentials.default`)
+- :class:`PotentialCalculator` -- any :class:`Potential` as an ASE calculator
+
+Heavy dependencies (JAX, deepmd-kit, LAMMPS) load only when those names are first used.
 """
+
+from __future__ import annotations
+
+import importlib
 
 from qfe.potentials.analytic import EinsteinCrystal, MorseCrystal, PairSpringCrystal
 from qfe.potentials.base import Potential
 
-__all__ = ["Potential", "EinsteinCrystal", "PairSpringCrystal", "MorseCrystal"]
+_LAZY = {
+    "DeepMDModel": "qfe.potentials.deepmd",
+    "DeepMDPotential": "qfe.potentials.deepmd",
+    "load_deepmd": "qfe.potentials.deepmd",
+    "deepmd_ase_calculator": "qfe.potentials.deepmd",
+    "deepmd_pair_lines": "qfe.potentials.deepmd",
+    "LammpsPotential": "qfe.potentials.lammps_potential",
+    "lithium_snap_potential": "qfe.potentials.lammps_potential",
+    "PotentialCalculator": "qfe.potentials.calculator",
+    "default_lithium_model": "qfe.potentials.default",
+    "default_lithium": "qfe.potentials.default",
+    "default_lithium_report": "qfe.potentials.default",
+}
+
+__all__ = ["Potential", "EinsteinCrystal", "PairSpringCrystal", "MorseCrystal", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'qfe.potentials' has no attribute {name!r}")

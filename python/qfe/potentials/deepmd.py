@@ -1,0 +1,421 @@
+"""DeePMD models as pure JAX energy functions (plus their ASE and LAMMPS forms).
+
+Any model file deepmd-kit 3.2 reads (``.pb`` TensorFlow, ``.dp`` backend-neutral, ``.jax``) is
+serialized by deepmd-kit itself and rebuilt as deepmd-kit's JAX model.  The energy of a
+configuration is then a pure function of (positions, cell):
+
+* neighbor data (the list and the integer image shifts of ghost atoms) is built on the host
+  around reference positions with a skin (:mod:`qfe.potentials.neighbors`), so nothing
+  data-dependent happens under ``jit``;
+* ghost coordinates are ``r[src] + S @ cell``, so ``grad`` w.r.t. positions gives forces and
+  the strain derivative gives the stress;
+* se_e2_a models (the common Li models) go through a lean evaluation of the same deepmd-kit
+  modules (its environment matrix, embedding nets, fitting net and output bias) that
+  contracts the embedding with one ``einsum``; other descriptors (hybrid, se_e3, DPA...) use
+  deepmd-kit's own atomic model.  Both equal deepmd-kit's ``DeepPot`` to round-off
+  (tests/test_potentials_deepmd.py).
+
+deepmd-kit's JAX backend switches on ``jax_enable_x64`` globally when it is imported.
+
+Example
+-------
+>>> from ase.build import bulk
+>>> pot = load_deepmd("model.pb", bulk("Li", "bcc", a=3.44, cubic=True).repeat(3))
+>>> e = jax.jit(pot.energy)(jnp.asarray(pot.reference_positions))      # eV
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qfe.potentials.base import Potential
+from qfe.potentials.neighbors import (
+    NeighborData,
+    build_neighbor_data,
+    displacement_margin,
+    extended_positions,
+)
+
+SUPPORTED_SUFFIXES = (".pb", ".dp", ".jax", ".yaml")
+
+__all__ = [
+    "DeepMDModel",
+    "DeepMDPotential",
+    "load_deepmd",
+    "read_deepmd_model",
+    "deepmd_ase_calculator",
+    "deepmd_pair_lines",
+]
+
+
+def _quiet_tensorflow():
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _check_model_file(path) -> Path:
+    path = Path(path)
+    if path.suffix not in SUPPORTED_SUFFIXES:
+        raise ValueError(f"unsupported DeePMD model file {str(path)!r}: suffix {path.suffix!r} is "
+                         f"not one of {', '.join(SUPPORTED_SUFFIXES)}")
+    if not path.exists():
+        raise FileNotFoundError(f"DeePMD model file not found: {path}")
+    return path
+
+
+def read_deepmd_model(path) -> dict:
+    """The model as deepmd-kit's backend-neutral dictionary (``serialize_hook`` of its backend)."""
+    _quiet_tensorflow()
+    path = _check_model_file(path)
+    from deepmd.backend.backend import Backend
+
+    backend = Backend.detect_backend_by_model(str(path))()
+    return backend.serialize_hook(str(path))
+
+
+def _one_side_if_single_type(node):
+    """Rewrite se_e2_a ``type_one_side=False`` as ``True`` where there is one atom type.
+
+    With one type both forms are the same function (one embedding net, indexed (0, 0) or (0,)),
+    but deepmd-kit's two-side JAX code counts atoms per type with ``int(...)``, which fails under
+    ``jit``/``vmap``.  Works in place on the serialized dictionary.
+    """
+    if isinstance(node, dict):
+        if (node.get("type") in ("se_e2_a", "se_a") and node.get("type_one_side") is False
+                and node.get("embeddings", {}).get("ntypes") == 1):
+            node["type_one_side"] = True
+            node["embeddings"]["ndim"] = 1
+        for value in node.values():
+            _one_side_if_single_type(value)
+    elif isinstance(node, list):
+        for value in node:
+            _one_side_if_single_type(value)
+
+
+class DeepMDModel:
+    """A DeePMD energy model in JAX, independent of any particular configuration.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.pb``, ``.dp``, ``.jax`` (or ``.yaml``) model file.
+    """
+
+    def __init__(self, path):
+        self.path = _check_model_file(path).resolve()
+        data = read_deepmd_model(self.path)
+        model_dict = copy.deepcopy(data["model"])
+        _one_side_if_single_type(model_dict)
+        from deepmd.jax.model.model import BaseModel  # noqa: registers the JAX classes
+
+        self.jax_model = BaseModel.deserialize(model_dict)
+        self.type_map = list(self.jax_model.get_type_map())
+        self.rcut = float(self.jax_model.get_rcut())
+        self.sel = list(self.jax_model.get_sel())
+        self.nnei = int(sum(self.sel))
+        if self.jax_model.get_dim_fparam() or self.jax_model.get_dim_aparam():
+            raise NotImplementedError(
+                f"{self.path.name}: models with frame/atomic parameters (fparam/aparam) are not "
+                "supported by qfe's JAX path")
+        if "energy" not in self.jax_model.model_output_def().keys():
+            raise ValueError(f"{self.path.name} is not an energy model "
+                             f"(outputs: {list(self.jax_model.model_output_def().keys())})")
+        self._sort_nlist = bool(self.jax_model.need_sorted_nlist_for_lower())
+        self.lean_path = self._lean_path_applies()
+        if not self.lean_path:
+            self._check_generic_jittable(model_dict)
+
+    def __repr__(self):
+        return (f"DeepMDModel({str(self.path)!r}, type_map={self.type_map}, rcut={self.rcut}, "
+                f"sel={self.sel}, lean_path={self.lean_path})")
+
+    # ------------------------------------------------------------------ set-up
+    def _lean_path_applies(self) -> bool:
+        from deepmd.dpmodel.atomic_model.dp_atomic_model import DPAtomicModel
+        from deepmd.dpmodel.descriptor.se_e2_a import DescrptSeA
+        from deepmd.dpmodel.fitting.ener_fitting import EnergyFittingNet
+
+        atomic = getattr(self.jax_model, "atomic_model", None)
+        desc = getattr(atomic, "descriptor", None)
+        fit = getattr(atomic, "fitting_net", None)
+        return (
+            isinstance(atomic, DPAtomicModel)
+            and isinstance(desc, DescrptSeA)
+            and not getattr(desc, "compress", False)
+            and isinstance(fit, EnergyFittingNet)
+            and not list(getattr(desc, "exclude_types", []) or [])
+            and not list(getattr(atomic, "atom_exclude_types", []) or [])
+            and not list(getattr(atomic, "pair_exclude_types", []) or [])
+        )
+
+    @staticmethod
+    def _check_generic_jittable(model_dict):
+        found = []
+
+        def walk(node):
+            if isinstance(node, dict):
+                if node.get("type") in ("se_e2_a", "se_a") and node.get("type_one_side") is False:
+                    found.append(node["type"])
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+
+        walk(model_dict)
+        if found:
+            raise NotImplementedError(
+                "this model nests an se_e2_a descriptor with type_one_side=False and several atom "
+                "types inside another descriptor; deepmd-kit's JAX code for it cannot run under "
+                "jit (it counts atoms per type with int()); only plain se_e2_a models with that "
+                "setting are supported")
+
+    def atom_types(self, symbols) -> np.ndarray:
+        """Model type index of each chemical symbol; ValueError names symbols it lacks."""
+        index = {s: k for k, s in enumerate(self.type_map)}
+        missing = sorted({s for s in symbols if s not in index})
+        if missing:
+            first = next(i for i, s in enumerate(symbols) if s in missing)
+            raise ValueError(
+                f"atoms of type {missing} (first: atom {first}) are not in the type map "
+                f"{self.type_map} of model {self.path.name}")
+        return np.array([index[s] for s in symbols], dtype=np.int64)
+
+    # ------------------------------------------------------------------ numerics (pure JAX)
+    def atomic_energies(self, ext_positions, ext_types, nlist, center_types):
+        """Energy per local atom (eV) from extended coordinates (nall, 3), extended types
+        (nall,), a neighbor list (nloc, width) of extended indices and the local types as a
+        *host* int array (static: they select embedding nets)."""
+        import jax.numpy as jnp
+
+        model = self.jax_model
+        ext = ext_positions[None]
+        ext_t = jnp.asarray(ext_types)[None]
+        nl = model.format_nlist(ext, ext_t, jnp.asarray(nlist)[None],
+                                extra_nlist_sort=self._sort_nlist)
+        if self.lean_path:
+            atomic = model.atomic_model
+            center = jnp.asarray(center_types)[None]
+            descriptor, rot = self._se_a_descriptor(ext, ext_t, nl, np.asarray(center_types))
+            out = atomic.fitting_net(descriptor[None], center, gr=rot[None], g2=None, h2=None)
+            out = atomic.apply_out_stat(out, center)
+            return out["energy"][0, :, 0]
+        out = model.atomic_model.forward_common_atomic(ext, ext_t, nl)
+        return out["energy"][0, :, 0]
+
+    def _se_a_descriptor(self, ext, ext_types, nlist, center_types):
+        """deepmd-kit's se_e2_a descriptor, with the neighbor sum as one contraction.
+
+        Same modules and parameters as ``DescrptSeA.call``; the broadcast-and-sum of the
+        reference code becomes an ``einsum`` (several times faster under ``grad``).
+        """
+        import jax.numpy as jnp
+
+        desc = self.jax_model.atomic_model.descriptor
+        rr, _, _ = desc.env_mat.call(ext, ext_types, nlist, desc.davg[...], desc.dstd[...])
+        rr = rr[0].astype(desc.dstd[...].dtype)             # nloc x nnei x 4
+        nloc = rr.shape[0]
+        sec = desc.sel_cumsum
+        ng = desc.neuron[-1]
+        gr = jnp.zeros((nloc, ng, 4), dtype=rr.dtype)
+        for tt in range(desc.ntypes):
+            block = rr[:, sec[tt]:sec[tt + 1], :]
+            if block.shape[1] == 0:
+                continue
+            if desc.type_one_side:
+                g = desc.cal_g(block[..., 0:1], (tt,))
+                gr = gr + jnp.einsum("inm,inc->imc", g, block)
+            else:
+                for ti in np.unique(center_types):
+                    rows = np.nonzero(center_types == ti)[0]
+                    g = desc.cal_g(block[rows][..., 0:1], (int(ti), tt))
+                    gr = gr.at[rows].add(jnp.einsum("inm,inc->imc", g, block[rows]))
+        gr = gr / desc.nnei
+        grrg = jnp.einsum("imc,ikc->imk", gr, gr[:, :desc.axis_neuron, :])
+        return grrg.reshape(nloc, ng * desc.axis_neuron), gr[..., 1:]
+
+
+@dataclass(eq=False)
+class DeepMDPotential(Potential):
+    """A DeePMD model bound to a fixed set of atoms (species, cell), as a :class:`Potential`.
+
+    Use :func:`load_deepmd` to create one.  ``energy(positions, cell=None)`` is pure JAX and
+    works under ``jit``, ``vmap``, ``grad`` and ``hessian``.  It returns NaN (never a silently
+    wrong number) if the positions/cell moved beyond what the neighbor data covers; call
+    :meth:`prepare` on new configurations (it rebuilds and returns True when needed; jitted
+    closures must then be re-created).
+    """
+
+    model: DeepMDModel | None = None
+    skin: float = 1.0
+    types: np.ndarray | None = field(default=None, repr=False)
+    neighbors: NeighborData | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.model is None:
+            raise ValueError("DeepMDPotential needs a model (use load_deepmd)")
+        if self.reference_positions is None:
+            raise ValueError("DeepMDPotential needs reference_positions")
+        if self.skin < 0:
+            raise ValueError(f"skin must be >= 0 A, got {self.skin}")
+        self.types = self.model.atom_types(self.symbols)
+        self.name = f"deepmd:{self.model.path.name}"
+        if self.neighbors is None:
+            self._build(self.reference_positions, self.cell, self.skin)
+
+    def _build(self, positions, cell, skin):
+        self.neighbors = build_neighbor_data(positions, cell, self.model.rcut, skin)
+        self.reference_positions = self.neighbors.reference_positions
+        self._ext_types = self.types[self.neighbors.mapping]
+        dense = self.neighbors.max_neighbors_within(self.model.rcut)
+        if dense > self.model.nnei:
+            warnings.warn(
+                f"{self.model.path.name}: an atom has {dense} neighbors within rcut = "
+                f"{self.model.rcut} A but the model selects only sel = {self.model.sel}; "
+                "the farthest are dropped (as in deepmd-kit), the model is used outside its "
+                "design density", stacklevel=3)
+
+    # ---- pure numerics -------------------------------------------------------------------
+    def atomic_energies(self, positions, cell=None):
+        """Energy per atom (N,) in eV; pure JAX."""
+        import jax.numpy as jnp
+
+        c = self.cell if cell is None else cell
+        nbrs = self.neighbors
+        c_arr = None if c is None else jnp.asarray(c)
+        ext = extended_positions(positions, c_arr, nbrs)
+        e = self.model.atomic_energies(ext, self._ext_types, nbrs.nlist, self.types)
+        valid = displacement_margin(positions, c_arr, nbrs) >= 0.0
+        return jnp.where(valid, e, jnp.nan)
+
+    def energy(self, positions, cell=None):
+        import jax.numpy as jnp
+
+        return jnp.sum(self.atomic_energies(positions, cell))
+
+    def batch_energy_and_forces(self, positions_batch, cell=None, chunk_size: int = 1):
+        """Energies (B,) eV and forces (B, N, 3) eV/A of a batch, jitted and evaluated
+        ``chunk_size`` configurations at a time (``jax.lax.map``), which on CPU is faster
+        than one ``vmap`` over a large batch (the intermediates stay in cache).  Calls
+        :meth:`prepare` first."""
+        import jax
+        import jax.numpy as jnp
+
+        positions_batch = jnp.asarray(positions_batch)
+        self.prepare(np.asarray(positions_batch), cell)
+        key = (id(self.neighbors), chunk_size, cell is None)
+        if getattr(self, "_batch_fn_key", None) != key:
+            value_and_grad = jax.value_and_grad(self.energy)
+
+            def run(batch, c):
+                e, g = jax.lax.map(lambda p: value_and_grad(p, c), batch, batch_size=chunk_size)
+                return e, -g
+
+            self._batch_fn = jax.jit(run)
+            self._batch_fn_key = key
+        return self._batch_fn(positions_batch, None if cell is None else jnp.asarray(cell))
+
+    # ---- host-side bookkeeping -------------------------------------------------------------
+    def prepare(self, positions, cell=None) -> bool:
+        """Rebuild the neighbor data if ``positions`` ((N,3) or (B,N,3)) or ``cell`` moved
+        beyond the skin.  The new reference is the batch mean (minimum image w.r.t. the old
+        reference); the skin grows if the batch spread needs it.  Returns True if rebuilt."""
+        pos = np.asarray(positions, dtype=float)
+        if pos.shape[-2:] != (self.natoms, 3) or pos.ndim not in (2, 3):
+            raise ValueError(f"positions must have shape ({self.natoms}, 3) or "
+                             f"(B, {self.natoms}, 3), got {pos.shape}")
+        if not np.all(np.isfinite(pos)):
+            raise ValueError("positions contain NaN or inf")
+        new_cell = self.cell if cell is None else np.asarray(cell, dtype=float)
+        if displacement_margin(pos, new_cell, self.neighbors) >= 0.0:
+            return False
+        batch = pos.reshape(-1, self.natoms, 3)
+        ref = batch.mean(axis=0)
+        spread = np.max(np.linalg.norm(batch - ref, axis=-1))
+        skin = max(self.skin, 2.2 * spread)
+        if cell is not None:
+            self.cell = new_cell
+        self._build(ref, self.cell, skin)
+        return True
+
+
+def load_deepmd(path, atoms=None, *, symbols=None, positions=None, cell=None, type_map=None,
+                skin: float = 1.0, masses=None) -> DeepMDPotential:
+    """Load a DeePMD model for a given set of atoms.
+
+    Parameters
+    ----------
+    path : model file (``.pb``, ``.dp``, ``.jax``) or an already loaded :class:`DeepMDModel`.
+    atoms : ase.Atoms, optional
+        Species, positions (reference for the neighbor data) and cell (``None`` if no pbc).
+    symbols, positions, cell : alternative to ``atoms``: chemical symbols (N,), positions
+        (N, 3) A, cell (3, 3) A with rows = lattice vectors (None = isolated cluster).
+    type_map : list of str, optional
+        Species names the caller assumes for the model's types; a ValueError is raised if
+        they differ from the model's own type map.
+    skin : A, extra neighbor radius (atoms may move skin/2 before a rebuild).
+    masses : amu (N,), default from ASE's tables.
+    """
+    model = path if isinstance(path, DeepMDModel) else DeepMDModel(path)
+    if type_map is not None and list(type_map) != model.type_map[:len(type_map)]:
+        raise ValueError(f"type map {list(type_map)} does not match the type map "
+                         f"{model.type_map} of model {model.path.name}")
+    if atoms is not None:
+        if symbols is not None or positions is not None or cell is not None:
+            raise ValueError("give either atoms or symbols/positions/cell, not both")
+        symbols = atoms.get_chemical_symbols()
+        positions = atoms.get_positions()
+        pbc = atoms.get_pbc()
+        if pbc.all():
+            cell = np.array(atoms.get_cell())
+        elif pbc.any():
+            raise ValueError(f"partial periodicity pbc={pbc.tolist()} is not supported; use all "
+                             "True or all False")
+        if masses is None:
+            masses = atoms.get_masses()
+    if symbols is None or positions is None:
+        raise ValueError("need atoms, or symbols and positions")
+    symbols = list(symbols)
+    positions = np.asarray(positions, dtype=float)
+    if positions.shape != (len(symbols), 3):
+        raise ValueError(f"positions shape {positions.shape} does not match {len(symbols)} symbols")
+    if masses is None:
+        from ase.data import atomic_masses, atomic_numbers
+
+        unknown = [s for s in symbols if s not in atomic_numbers]
+        if unknown:
+            raise ValueError(f"unknown chemical symbol(s) {sorted(set(unknown))}")
+        masses = [atomic_masses[atomic_numbers[s]] for s in symbols]
+    return DeepMDPotential(symbols=symbols, masses=np.asarray(masses, dtype=float), cell=cell,
+                           reference_positions=positions, model=model, skin=skin)
+
+
+def deepmd_ase_calculator(path, **kwargs):
+    """deepmd-kit's own ASE calculator (``deepmd.calculator.DP``) for the model file."""
+    _quiet_tensorflow()
+    path = _check_model_file(path)
+    from deepmd.calculator import DP
+
+    return DP(model=str(path), **kwargs)
+
+
+def deepmd_pair_lines(path, species) -> list[str]:
+    """LAMMPS lines that use the model: ``pair_style deepmd <file>``, ``pair_coeff * * <el>...``.
+
+    ``species`` lists the element of each LAMMPS atom type (1, 2, ...).  The file must be a
+    ``.pb`` (deepmd-kit's LAMMPS plugin needs the TensorFlow graph here).
+    """
+    path = _check_model_file(path).resolve()
+    if path.suffix != ".pb":
+        raise ValueError(f"pair_style deepmd needs the .pb (TensorFlow) model here, got {path.name}")
+    species = [species] if isinstance(species, str) else list(species)
+    if not species:
+        raise ValueError("need at least one species for pair_coeff")
+    return [f"pair_style deepmd {path}", "pair_coeff * * " + " ".join(species)]
