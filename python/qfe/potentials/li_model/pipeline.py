@@ -56,8 +56,7 @@ class LithiumModelBuild:
         saved = self.workdir / "data_settings.json"
         if settings is None:
             settings = BuildSettings.load(saved) if saved.exists() else BuildSettings()
-        elif saved.exists() and BuildSettings.load(saved).to_dict() != \
-                BuildSettings.from_dict(settings.to_dict()).to_dict():
+        elif saved.exists() and BuildSettings.load(saved).to_dict() != settings.to_dict():
             prev = BuildSettings.load(saved).to_dict()
             changed = sorted(k for k, v in settings.to_dict().items() if prev.get(k) != v)
             raise ValueError(f"{self.workdir} holds a build with different settings "

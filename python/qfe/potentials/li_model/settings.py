@@ -30,9 +30,9 @@ class BuildSettings:
     md_temperatures: list = field(default_factory=lambda: [10.0, 50.0, 150.0, 300.0, 450.0,
                                                            600.0])
     md_timestep: float = 0.001
-    md_equilibration_steps: int = 300
-    md_snapshots: int = 10
-    md_snapshot_interval: int = 40
+    md_equilibration_steps: int = 200
+    md_snapshots: int = 8
+    md_snapshot_interval: int = 30
     md_langevin_damping: float = 0.1
     validation_fraction: float = 0.1
     workers: int = 2
@@ -47,9 +47,9 @@ class BuildSettings:
     start_lr: float = 2e-3
     stop_lr: float = 1e-7
     decay_steps: int = 2000
-    pref_e: tuple = (0.02, 4.0)
-    pref_f: tuple = (1000.0, 1.0)
-    pref_v: tuple = (0.02, 1.0)
+    pref_e: list = field(default_factory=lambda: [0.02, 4.0])     # (start, limit) prefactors
+    pref_f: list = field(default_factory=lambda: [1000.0, 1.0])
+    pref_v: list = field(default_factory=lambda: [0.02, 1.0])
     training_threads: int = 2
     # --- validation
     phonon_volume: float = 19.2

