@@ -47,7 +47,8 @@ def test_sampling_is_seeded():
     assert not np.allclose(a["displaced"]["positions"], c["displaced"]["positions"])
     s = BuildSettings()
     assert len(a["lattice"]["positions"]) == len(s.lattice_volumes)
-    assert len(a["displaced"]["positions"]) == len(s.volumes) * len(s.displacement_sigmas)
+    assert len(a["displaced"]["positions"]) == \
+        len(s.volumes) * len(s.displacement_sigmas) * s.displaced_per_sigma
     vols = a["strained"]["volume"]
     assert np.all((vols > 16.0 * 0.9) & (vols < 22.0 * 1.1))
     tasks = sampling.md_tasks(s)
@@ -59,13 +60,17 @@ def test_sampling_is_seeded():
 def test_dataset_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     m, n = 4, 5
-    pos, cells = rng.normal(size=(m, n, 3)), rng.normal(size=(m, 3, 3))
+    pos, cells = 3 * rng.normal(size=(m, n, 3)), 4 * np.eye(3) + rng.normal(size=(m, 3, 3))
     e, f, v = rng.normal(size=m), rng.normal(size=(m, n, 3)), rng.normal(size=(m, 3, 3))
     write_system(tmp_path / "sys", pos, cells, e, f, v)
     back = read_system(tmp_path / "sys")
-    for key, ref in (("positions", pos), ("cells", cells), ("energy", e), ("forces", f),
-                     ("virial", v)):
+    for key, ref in (("cells", cells), ("energy", e), ("forces", f), ("virial", v)):
         np.testing.assert_array_equal(back[key], ref)
+    # positions come back wrapped into the cell: same up to lattice vectors
+    frac = np.einsum("mia,mab->mib", back["positions"], np.linalg.inv(cells))
+    shift = np.einsum("mia,mab->mib", back["positions"] - pos, np.linalg.inv(cells))
+    assert np.all((frac >= -1e-12) & (frac < 1 + 1e-12))
+    np.testing.assert_allclose(shift, np.round(shift), atol=1e-9)
     assert back["type_map"] == ["Li"] and list(back["types"]) == [0] * n
     train, valid = split_indices(10, 0.1, np.random.default_rng(1))
     assert len(valid) == 1 and len(train) == 9 and not set(train) & set(valid)

@@ -43,6 +43,10 @@ from qfe.potentials.neighbors import (
 
 SUPPORTED_SUFFIXES = (".pb", ".dp", ".jax", ".yaml")
 
+# deepmd-kit 3.2's JAX networks convert flax Variables with the deprecated ``.value``
+warnings.filterwarnings("ignore", message=".*'.value' access is now deprecated",
+                        category=DeprecationWarning)
+
 __all__ = [
     "DeepMDModel",
     "DeepMDPotential",

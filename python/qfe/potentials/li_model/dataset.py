@@ -16,15 +16,20 @@ import numpy as np
 
 def write_system(directory, positions, cells, energy, forces, virial, type_map=("Li",),
                  types=None) -> Path:
-    """Write one deepmd-kit npy system; returns its directory."""
+    """Write one deepmd-kit npy system (positions wrapped into the cell); returns its
+    directory."""
     directory = Path(directory)
     positions = np.asarray(positions, dtype=float)
+    cells = np.asarray(cells, dtype=float)
     m, n, _ = positions.shape
+    # wrap into the cell (deepmd-kit's cell list warns about atoms outside the box)
+    frac = np.einsum("mia,mab->mib", positions, np.linalg.inv(cells))
+    positions = np.einsum("mia,mab->mib", frac - np.floor(frac), cells)
     if types is None:
         types = np.zeros(n, dtype=int)
     arrays = {
         "coord": positions.reshape(m, 3 * n),
-        "box": np.asarray(cells, dtype=float).reshape(m, 9),
+        "box": cells.reshape(m, 9),
         "energy": np.asarray(energy, dtype=float).reshape(m),
         "force": np.asarray(forces, dtype=float).reshape(m, 3 * n),
         "virial": np.asarray(virial, dtype=float).reshape(m, 9),

@@ -72,11 +72,12 @@ def static_configurations(settings: BuildSettings, phase: str) -> dict:
         atoms = lithium_crystal(phase, v, sc)
         rng = rng_for(settings, "displaced", phase, v)
         for sigma in settings.displacement_sigmas:
-            disp = rng.normal(scale=sigma, size=atoms.positions.shape)
-            disp -= disp.mean(axis=0)
-            pos.append(atoms.positions + disp)
-            cells.append(np.array(atoms.cell))
-            vols.append(v)
+            for _ in range(settings.displaced_per_sigma):
+                disp = rng.normal(scale=sigma, size=atoms.positions.shape)
+                disp -= disp.mean(axis=0)
+                pos.append(atoms.positions + disp)
+                cells.append(np.array(atoms.cell))
+                vols.append(v)
     out["displaced"] = _pack(pos, cells, vols)
 
     pos, cells, vols = [], [], []

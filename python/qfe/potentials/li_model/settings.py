@@ -22,8 +22,9 @@ class BuildSettings:
                                                       "hcp": [3, 3, 2]})
     lattice_volumes: list = field(default_factory=lambda: [16.0 + 0.5 * k for k in range(13)])
     volumes: list = field(default_factory=lambda: [16.0, 17.0, 18.0, 19.2, 20.0, 21.0, 22.0])
-    displacement_sigmas: list = field(default_factory=lambda: [0.01, 0.02, 0.04, 0.06, 0.08,
+    displacement_sigmas: list = field(default_factory=lambda: [0.01, 0.02, 0.03, 0.05, 0.07,
                                                                0.1])
+    displaced_per_sigma: int = 2
     strained_per_volume: int = 5
     max_strain: float = 0.03
     strain_displacement_sigma: float = 0.03
@@ -37,17 +38,17 @@ class BuildSettings:
     validation_fraction: float = 0.1
     workers: int = 2
     # --- model and training (deepmd-kit, TensorFlow backend)
-    rcut: float = 5.5
+    rcut: float = 5.2                  # teacher (SNAP) cutoff: 5.1 A
     rcut_smth: float = 2.0
-    sel: int = 64
+    sel: int = 48                      # max neighbours within 5.2 A in the data: 43
     embedding_neurons: list = field(default_factory=lambda: [16, 32, 64])
     axis_neuron: int = 8
     fitting_neurons: list = field(default_factory=lambda: [64, 64, 64])
-    training_steps: int = 200000
+    training_steps: int = 60000
     start_lr: float = 2e-3
     stop_lr: float = 1e-7
-    decay_steps: int = 2000
-    pref_e: list = field(default_factory=lambda: [0.02, 4.0])     # (start, limit) prefactors
+    decay_steps: int = 1000
+    pref_e: list = field(default_factory=lambda: [0.02, 8.0])     # (start, limit) prefactors
     pref_f: list = field(default_factory=lambda: [1000.0, 1.0])
     pref_v: list = field(default_factory=lambda: [0.02, 1.0])
     training_threads: int = 2
