@@ -99,6 +99,7 @@ def test_cli_rejects_bad_arguments(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*value. access is now deprecated:DeprecationWarning")
 def test_quick_build_end_to_end(tmp_path):
     """Every stage on a tiny data set (the resulting model is not accurate), then a resume."""
     pytest.importorskip("deepmd")

@@ -26,7 +26,11 @@ from qfe.potentials.lammps_potential import lithium_snap_potential  # noqa: E402
 from qfe.potentials.li_model import sampling  # noqa: E402
 from qfe.potentials.li_model.settings import BuildSettings  # noqa: E402
 
-pytestmark = pytest.mark.deepmd
+pytestmark = [
+    pytest.mark.deepmd,
+    # deepmd-kit 3.2 reads flax Variables through the deprecated `.value`
+    pytest.mark.filterwarnings("ignore:.*value. access is now deprecated:DeprecationWarning"),
+]
 
 
 @pytest.fixture(scope="module")

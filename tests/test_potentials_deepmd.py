@@ -21,7 +21,11 @@ from ase.build import bulk  # noqa: E402
 from qfe.potentials import default_lithium_model  # noqa: E402
 from qfe.potentials.deepmd import DeepMDModel, deepmd_pair_lines, load_deepmd  # noqa: E402
 
-pytestmark = pytest.mark.deepmd
+pytestmark = [
+    pytest.mark.deepmd,
+    # deepmd-kit 3.2 reads flax Variables through the deprecated `.value`
+    pytest.mark.filterwarnings("ignore:.*value. access is now deprecated:DeprecationWarning"),
+]
 
 V0 = 19.2   # A^3/atom
 
@@ -123,6 +127,10 @@ def test_vmap_grad_and_batch_helper_agree(default_model):
     e_b, f_b = pot.batch_energy_and_forces(batch, chunk_size=2)
     e_one = [float(pot.energy(jnp.asarray(p))) for p in batch]
     np.testing.assert_allclose(e_vmap, e_one, rtol=0, atol=1e-10)
+    e_map = jax.jit(lambda b: pot.batch_energy(b, chunk_size=3))(jnp.asarray(batch))
+    np.testing.assert_allclose(np.asarray(e_map), e_one, rtol=0, atol=1e-10)
+    g_map = jax.grad(lambda b: jnp.sum(pot.batch_energy(b, chunk_size=2)))(jnp.asarray(batch))
+    np.testing.assert_allclose(-np.asarray(g_map), f_vmap, rtol=0, atol=1e-10)
     np.testing.assert_allclose(np.asarray(e_b), e_one, rtol=0, atol=1e-10)
     np.testing.assert_allclose(np.asarray(f_b), f_vmap, rtol=0, atol=1e-10)
 
@@ -207,6 +215,9 @@ def test_bad_input_errors(default_model, tmp_path):
     mixed[5].symbol = "H"
     with pytest.raises(ValueError, match=r"\['H'\] \(first: atom 5\) are not in the type map"):
         load_deepmd(default_model, mixed)
+    with pytest.raises(ValueError, match=r"atom type 1 is out of range for the type map"):
+        load_deepmd(default_model, positions=atoms.positions, cell=np.array(atoms.cell),
+                    types=[0] * 15 + [1])
     slab = atoms.copy()
     slab.pbc = [True, True, False]
     with pytest.raises(ValueError, match="partial periodicity"):

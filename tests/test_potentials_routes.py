@@ -19,7 +19,11 @@ from qfe.potentials import PotentialCalculator, default_lithium, default_lithium
 from qfe.potentials.deepmd import deepmd_ase_calculator, deepmd_pair_lines  # noqa: E402
 from qfe.potentials.lammps_potential import LammpsPotential  # noqa: E402
 
-pytestmark = pytest.mark.deepmd
+pytestmark = [
+    pytest.mark.deepmd,
+    # deepmd-kit 3.2 reads flax Variables through the deprecated `.value`
+    pytest.mark.filterwarnings("ignore:.*value. access is now deprecated:DeprecationWarning"),
+]
 
 
 def _cases():

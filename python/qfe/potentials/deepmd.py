@@ -276,6 +276,7 @@ class DeepMDPotential(Potential):
 
     def _build(self, positions, cell, skin):
         self.neighbors = build_neighbor_data(positions, cell, self.model.rcut, skin)
+        self.neighbors_version = getattr(self, "neighbors_version", -1) + 1
         self.reference_positions = self.neighbors.reference_positions
         self._ext_types = self.types[self.neighbors.mapping]
         dense = self.neighbors.max_neighbors_within(self.model.rcut)
@@ -304,17 +305,27 @@ class DeepMDPotential(Potential):
 
         return jnp.sum(self.atomic_energies(positions, cell))
 
+    def batch_energy(self, positions_batch, cell=None, chunk_size: int = 8):
+        """Energies (B,) in eV of a batch (B, N, 3); pure JAX and differentiable.
+
+        Same values as ``jax.vmap(self.energy)`` but evaluated ``chunk_size`` configurations at
+        a time with ``jax.lax.map``: on CPU this is faster for large batches, and under
+        ``grad`` it keeps only one chunk's activations alive (``vmap`` of 256 x 128 atoms
+        would hold several GB).  Call :meth:`prepare` on the batch first."""
+        import jax
+
+        return jax.lax.map(lambda p: self.energy(p, cell), positions_batch,
+                           batch_size=chunk_size)
+
     def batch_energy_and_forces(self, positions_batch, cell=None, chunk_size: int = 1):
-        """Energies (B,) eV and forces (B, N, 3) eV/A of a batch, jitted and evaluated
-        ``chunk_size`` configurations at a time (``jax.lax.map``), which on CPU is faster
-        than one ``vmap`` over a large batch (the intermediates stay in cache).  Calls
-        :meth:`prepare` first."""
+        """Energies (B,) eV and forces (B, N, 3) eV/A of a batch, jitted, ``chunk_size``
+        configurations at a time (``jax.lax.map``).  Calls :meth:`prepare` first (host)."""
         import jax
         import jax.numpy as jnp
 
         positions_batch = jnp.asarray(positions_batch)
         self.prepare(np.asarray(positions_batch), cell)
-        key = (id(self.neighbors), chunk_size, cell is None)
+        key = (self.neighbors_version, chunk_size, cell is None)
         if getattr(self, "_batch_fn_key", None) != key:
             value_and_grad = jax.value_and_grad(self.energy)
 
@@ -350,8 +361,8 @@ class DeepMDPotential(Potential):
         return True
 
 
-def load_deepmd(path, atoms=None, *, symbols=None, positions=None, cell=None, type_map=None,
-                skin: float = 1.0, masses=None) -> DeepMDPotential:
+def load_deepmd(path, atoms=None, *, symbols=None, positions=None, cell=None, types=None,
+                type_map=None, skin: float = 1.0, masses=None) -> DeepMDPotential:
     """Load a DeePMD model for a given set of atoms.
 
     Parameters
@@ -361,6 +372,7 @@ def load_deepmd(path, atoms=None, *, symbols=None, positions=None, cell=None, ty
         Species, positions (reference for the neighbor data) and cell (``None`` if no pbc).
     symbols, positions, cell : alternative to ``atoms``: chemical symbols (N,), positions
         (N, 3) A, cell (3, 3) A with rows = lattice vectors (None = isolated cluster).
+    types : alternative to ``symbols``: model type index per atom (into the type map).
     type_map : list of str, optional
         Species names the caller assumes for the model's types; a ValueError is raised if
         they differ from the model's own type map.
@@ -384,8 +396,17 @@ def load_deepmd(path, atoms=None, *, symbols=None, positions=None, cell=None, ty
                              "True or all False")
         if masses is None:
             masses = atoms.get_masses()
+    if types is not None:
+        if symbols is not None:
+            raise ValueError("give either symbols or types, not both")
+        types = np.asarray(types)
+        bad = types[(types < 0) | (types >= len(model.type_map))]
+        if len(bad):
+            raise ValueError(f"atom type {int(bad[0])} is out of range for the type map "
+                             f"{model.type_map} of model {model.path.name}")
+        symbols = [model.type_map[int(t)] for t in types]
     if symbols is None or positions is None:
-        raise ValueError("need atoms, or symbols and positions")
+        raise ValueError("need atoms, or symbols (or types) and positions")
     symbols = list(symbols)
     positions = np.asarray(positions, dtype=float)
     if positions.shape != (len(symbols), 3):
