@@ -227,6 +227,10 @@ def test_bad_input_errors(default_model, tmp_path):
         pot.prepare(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="NaN"):
         pot.prepare(np.full((16, 3), np.nan))
+    wrapped = np.stack([atoms.positions, atoms.positions])
+    wrapped[1, 0] += atoms.cell[0]                 # same configuration, atom 0 wrapped
+    with pytest.raises(ValueError, match="atom 0 is .* one neighbor list cannot serve"):
+        pot.prepare(wrapped)
 
 
 def test_pair_lines_for_lammps(default_pb):

@@ -340,8 +340,10 @@ class DeepMDPotential(Potential):
     # ---- host-side bookkeeping -------------------------------------------------------------
     def prepare(self, positions, cell=None) -> bool:
         """Rebuild the neighbor data if ``positions`` ((N,3) or (B,N,3)) or ``cell`` moved
-        beyond the skin.  The new reference is the batch mean (minimum image w.r.t. the old
-        reference); the skin grows if the batch spread needs it.  Returns True if rebuilt."""
+        beyond the skin.  The new reference is the batch mean; the skin grows to cover the
+        batch spread (one list serves the whole batch).  Returns True if rebuilt.  A batch whose
+        configurations differ by more than rcut/2 for some atom (e.g. coordinates wrapped
+        differently) is refused: pass consistently unwrapped positions."""
         pos = np.asarray(positions, dtype=float)
         if pos.shape[-2:] != (self.natoms, 3) or pos.ndim not in (2, 3):
             raise ValueError(f"positions must have shape ({self.natoms}, 3) or "
@@ -354,6 +356,12 @@ class DeepMDPotential(Potential):
         batch = pos.reshape(-1, self.natoms, 3)
         ref = batch.mean(axis=0)
         spread = np.max(np.linalg.norm(batch - ref, axis=-1))
+        if spread > 0.5 * self.model.rcut:
+            atom = int(np.argmax(np.max(np.linalg.norm(batch - ref, axis=-1), axis=0)))
+            raise ValueError(
+                f"atom {atom} is {spread:.2f} A from its batch-mean position, more than rcut/2 = "
+                f"{0.5 * self.model.rcut} A: one neighbor list cannot serve this batch (wrapped "
+                "coordinates?); pass unwrapped positions or smaller batches")
         skin = max(self.skin, 2.2 * spread)
         if cell is not None:
             self.cell = new_cell
