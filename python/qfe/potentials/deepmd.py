@@ -43,6 +43,10 @@ from qfe.potentials.neighbors import (
 
 SUPPORTED_SUFFIXES = (".pb", ".dp", ".jax", ".yaml")
 
+# neighbor data stays valid up to this round-off (A); a pair this close to rcut has a zero
+# weight (the switch vanishes with its first two derivatives there)
+MARGIN_TOLERANCE = 1e-9
+
 # deepmd-kit 3.2's JAX networks convert flax Variables with the deprecated ``.value``
 warnings.filterwarnings("ignore", message=".*'.value' access is now deprecated",
                         category=DeprecationWarning)
@@ -102,6 +106,25 @@ def _one_side_if_single_type(node):
             _one_side_if_single_type(value)
 
 
+def _float32_cutoffs(node):
+    """Round descriptor cutoffs to float32, in place.
+
+    deepmd-kit's TensorFlow graphs pass ``rcut``/``rcut_smth`` to their environment-matrix ops
+    as 32-bit float attributes, so a ``.pb`` model computes with float32(rcut) (5.2 becomes
+    5.19999981); its serialized dictionary keeps the float64 value.  Rounding makes the JAX
+    path reproduce what the ``.pb`` (``DeepPot``, LAMMPS) actually computes.
+    """
+    if isinstance(node, dict):
+        for key in ("rcut", "rcut_smth"):
+            if isinstance(node.get(key), float):
+                node[key] = float(np.float32(node[key]))
+        for value in node.values():
+            _float32_cutoffs(value)
+    elif isinstance(node, list):
+        for value in node:
+            _float32_cutoffs(value)
+
+
 class DeepMDModel:
     """A DeePMD energy model in JAX, independent of any particular configuration.
 
@@ -116,6 +139,8 @@ class DeepMDModel:
         data = read_deepmd_model(self.path)
         model_dict = copy.deepcopy(data["model"])
         _one_side_if_single_type(model_dict)
+        if self.path.suffix == ".pb":
+            _float32_cutoffs(model_dict["descriptor"])
         from deepmd.jax.model.model import BaseModel  # noqa: registers the JAX classes
 
         self.jax_model = BaseModel.deserialize(model_dict)
@@ -142,18 +167,14 @@ class DeepMDModel:
     # ------------------------------------------------------------------ set-up
     def _lean_path_applies(self) -> bool:
         from deepmd.dpmodel.atomic_model.dp_atomic_model import DPAtomicModel
-        from deepmd.dpmodel.descriptor.se_e2_a import DescrptSeA
         from deepmd.dpmodel.fitting.ener_fitting import EnergyFittingNet
 
         atomic = getattr(self.jax_model, "atomic_model", None)
-        desc = getattr(atomic, "descriptor", None)
         fit = getattr(atomic, "fitting_net", None)
         return (
             isinstance(atomic, DPAtomicModel)
-            and isinstance(desc, DescrptSeA)
-            and not getattr(desc, "compress", False)
+            and _lean_descriptor_supported(getattr(atomic, "descriptor", None))
             and isinstance(fit, EnergyFittingNet)
-            and not list(getattr(desc, "exclude_types", []) or [])
             and not list(getattr(atomic, "atom_exclude_types", []) or [])
             and not list(getattr(atomic, "pair_exclude_types", []) or [])
         )
@@ -206,43 +227,98 @@ class DeepMDModel:
         if self.lean_path:
             atomic = model.atomic_model
             center = jnp.asarray(center_types)[None]
-            descriptor, rot = self._se_a_descriptor(ext, ext_t, nl, np.asarray(center_types))
+            descriptor, rot = _lean_descriptor(atomic.descriptor, ext, ext_t, nl,
+                                               np.asarray(center_types))
             out = atomic.fitting_net(descriptor[None], center, gr=rot[None], g2=None, h2=None)
             out = atomic.apply_out_stat(out, center)
             return out["energy"][0, :, 0]
         out = model.atomic_model.forward_common_atomic(ext, ext_t, nl)
         return out["energy"][0, :, 0]
 
-    def _se_a_descriptor(self, ext, ext_types, nlist, center_types):
-        """deepmd-kit's se_e2_a descriptor, with the neighbor sum as one contraction.
 
-        Same modules and parameters as ``DescrptSeA.call``; the broadcast-and-sum of the
-        reference code becomes an ``einsum`` (several times faster under ``grad``).
-        """
-        import jax.numpy as jnp
+def _lean_descriptor_supported(desc) -> bool:
+    from deepmd.dpmodel.descriptor.hybrid import DescrptHybrid
+    from deepmd.dpmodel.descriptor.se_e2_a import DescrptSeA
+    from deepmd.dpmodel.descriptor.se_t import DescrptSeT
 
-        desc = self.jax_model.atomic_model.descriptor
-        rr, _, _ = desc.env_mat.call(ext, ext_types, nlist, desc.davg[...], desc.dstd[...])
-        rr = rr[0].astype(desc.dstd[...].dtype)             # nloc x nnei x 4
-        nloc = rr.shape[0]
-        sec = desc.sel_cumsum
-        ng = desc.neuron[-1]
-        gr = jnp.zeros((nloc, ng, 4), dtype=rr.dtype)
-        for tt in range(desc.ntypes):
-            block = rr[:, sec[tt]:sec[tt + 1], :]
-            if block.shape[1] == 0:
+    if isinstance(desc, DescrptHybrid):
+        return all(_lean_descriptor_supported(d) and d.mixed_types() == desc.mixed_types()
+                   for d in desc.descrpt_list)
+    return (isinstance(desc, (DescrptSeA, DescrptSeT))
+            and not getattr(desc, "compress", False)
+            and not list(getattr(desc, "exclude_types", []) or []))
+
+
+def _lean_descriptor(desc, ext, ext_types, nlist, center_types):
+    """deepmd-kit's se_e2_a / se_e3 / hybrid descriptor of one frame: (nloc, dim), rot.
+
+    The same modules and parameters as their ``call`` (environment matrix, embedding nets,
+    normalisation), with the neighbor sums written as ``einsum`` contractions instead of the
+    reference code's broadcast-and-sum (several times faster under ``grad``).  ``nlist`` is
+    deepmd-kit's formatted list (1, nloc, nsel); ``center_types`` a host int array.
+    """
+    import jax.numpy as jnp
+    from deepmd.dpmodel.descriptor.hybrid import DescrptHybrid
+    from deepmd.dpmodel.descriptor.se_e2_a import DescrptSeA
+
+    if isinstance(desc, DescrptHybrid):
+        outs, rots = [], []
+        for sub, cut in zip(desc.descrpt_list, desc.nlist_cut_idx, strict=True):
+            d, r = _lean_descriptor(sub, ext, ext_types, nlist[:, :, np.asarray(cut)],
+                                    center_types)
+            outs.append(d)
+            if r is not None:
+                rots.append(r)
+        return jnp.concatenate(outs, axis=-1), (jnp.concatenate(rots, axis=-2) if rots else None)
+    rr, _, _ = desc.env_mat.call(ext, ext_types, nlist, desc.davg[...], desc.dstd[...])
+    rr = rr[0].astype(desc.dstd[...].dtype)             # nloc x nnei x 4
+    if isinstance(desc, DescrptSeA):
+        return _se_a(desc, rr, center_types)
+    return _se_t(desc, rr), None
+
+
+def _se_a(desc, rr, center_types):
+    """se_e2_a: G_i = (1/nnei) sum_j g(s_ij) R_ij, D = G G[:axis]^T (deepmd-kit's layout)."""
+    import jax.numpy as jnp
+
+    nloc = rr.shape[0]
+    sec = desc.sel_cumsum
+    ng = desc.neuron[-1]
+    gr = jnp.zeros((nloc, ng, 4), dtype=rr.dtype)
+    for tt in range(desc.ntypes):
+        block = rr[:, sec[tt]:sec[tt + 1], :]
+        if block.shape[1] == 0:
+            continue
+        if desc.type_one_side:
+            g = desc.cal_g(block[..., 0:1], (tt,))
+            gr = gr + jnp.einsum("inm,inc->imc", g, block)
+        else:
+            for ti in np.unique(center_types):
+                rows = np.nonzero(center_types == ti)[0]
+                g = desc.cal_g(block[rows][..., 0:1], (int(ti), tt))
+                gr = gr.at[rows].add(jnp.einsum("inm,inc->imc", g, block[rows]))
+    gr = gr / desc.nnei
+    grrg = jnp.einsum("imc,ikc->imk", gr, gr[:, :desc.axis_neuron, :])
+    return grrg.reshape(nloc, ng * desc.axis_neuron), gr[..., 1:]
+
+
+def _se_t(desc, rr):
+    """se_e3: sum over neighbor pairs (j, k) of t_jk g(t_jk), t_jk = R_j[1:] . R_k[1:]."""
+    import jax.numpy as jnp
+
+    nloc = rr.shape[0]
+    sec = desc.sel_cumsum
+    out = jnp.zeros((nloc, desc.neuron[-1]), dtype=rr.dtype)
+    for ti in range(desc.ntypes):
+        for tj in range(ti, desc.ntypes):
+            ri = rr[:, sec[ti]:sec[ti + 1], 1:]
+            rj = rr[:, sec[tj]:sec[tj + 1], 1:]
+            if ri.shape[1] == 0 or rj.shape[1] == 0:
                 continue
-            if desc.type_one_side:
-                g = desc.cal_g(block[..., 0:1], (tt,))
-                gr = gr + jnp.einsum("inm,inc->imc", g, block)
-            else:
-                for ti in np.unique(center_types):
-                    rows = np.nonzero(center_types == ti)[0]
-                    g = desc.cal_g(block[rows][..., 0:1], (int(ti), tt))
-                    gr = gr.at[rows].add(jnp.einsum("inm,inc->imc", g, block[rows]))
-        gr = gr / desc.nnei
-        grrg = jnp.einsum("imc,ikc->imk", gr, gr[:, :desc.axis_neuron, :])
-        return grrg.reshape(nloc, ng * desc.axis_neuron), gr[..., 1:]
+            env = jnp.einsum("ijc,ikc->ijk", ri, rj)
+            gg = desc.embeddings[(ti, tj)].call(env[..., None])
+            out = out + jnp.einsum("ijk,ijkm->im", env, gg) / (desc.sel[ti] * desc.sel[tj])
+    return out
 
 
 @dataclass(eq=False)
@@ -297,7 +373,7 @@ class DeepMDPotential(Potential):
         c_arr = None if c is None else jnp.asarray(c)
         ext = extended_positions(positions, c_arr, nbrs)
         e = self.model.atomic_energies(ext, self._ext_types, nbrs.nlist, self.types)
-        valid = displacement_margin(positions, c_arr, nbrs) >= 0.0
+        valid = displacement_margin(positions, c_arr, nbrs) >= -MARGIN_TOLERANCE
         return jnp.where(valid, e, jnp.nan)
 
     def energy(self, positions, cell=None):
@@ -351,7 +427,7 @@ class DeepMDPotential(Potential):
         if not np.all(np.isfinite(pos)):
             raise ValueError("positions contain NaN or inf")
         new_cell = self.cell if cell is None else np.asarray(cell, dtype=float)
-        if displacement_margin(pos, new_cell, self.neighbors) >= 0.0:
+        if displacement_margin(pos, new_cell, self.neighbors) >= -MARGIN_TOLERANCE:
             return False
         batch = pos.reshape(-1, self.natoms, 3)
         ref = batch.mean(axis=0)
