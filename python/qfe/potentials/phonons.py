@@ -42,9 +42,25 @@ def acoustic_sum_rule_violation(hessian) -> float:
     return float(np.max(np.abs(blocks)))
 
 
-def relative_rms_difference(model_thz, reference_thz, skip: int = 3) -> float:
-    """sqrt(mean(((nu_m - nu_r) / nu_r)^2)) over the sorted modes, skipping the ``skip``
-    lowest reference modes (the acoustic zeros at Gamma)."""
-    a = np.sort(np.asarray(model_thz))[skip:]
-    b = np.sort(np.asarray(reference_thz))[skip:]
+def without_acoustic(frequencies_thz, count: int = 3) -> np.ndarray:
+    """The spectrum sorted ascending without the ``count`` modes closest to zero (the
+    translations at Gamma; imaginary modes, if any, are kept)."""
+    nu = np.asarray(frequencies_thz, dtype=float)
+    keep = np.sort(np.argsort(np.abs(nu))[count:])
+    return np.sort(nu[keep])
+
+
+def relative_rms_difference(model_thz, reference_thz, acoustic: int = 3) -> float:
+    """sqrt(mean(((nu_m - nu_r) / nu_r)^2)) over the sorted spectra without the ``acoustic``
+    modes closest to zero in each (imaginary modes, as negative numbers, are compared too)."""
+    a = without_acoustic(model_thz, acoustic)
+    b = without_acoustic(reference_thz, acoustic)
     return float(np.sqrt(np.mean(((a - b) / b) ** 2)))
+
+
+def rms_difference_over_rms(model_thz, reference_thz, acoustic: int = 3) -> float:
+    """sqrt(mean((nu_m - nu_r)^2)) / sqrt(mean(nu_r^2)) over the same modes: the spectrum's
+    RMS deviation relative to its RMS frequency (less dominated by the softest modes)."""
+    a = without_acoustic(model_thz, acoustic)
+    b = without_acoustic(reference_thz, acoustic)
+    return float(np.sqrt(np.mean((a - b) ** 2) / np.mean(b**2)))

@@ -124,6 +124,8 @@ def phonon_comparison(dp_path, volume: float, supercell, fd_step: float) -> dict
         acoustic_sum_rule_violation,
         frequencies_from_hessian,
         relative_rms_difference,
+        rms_difference_over_rms,
+        without_acoustic,
     )
 
     atoms = lithium_crystal("bcc", volume, supercell)
@@ -146,7 +148,11 @@ def phonon_comparison(dp_path, volume: float, supercell, fd_step: float) -> dict
         "teacher_THz": nu_t.tolist(),
         "model_THz": nu_m.tolist(),
         "relative_rms_difference": rel,
-        "max_abs_difference_THz": float(np.max(np.abs(np.sort(nu_m)[3:] - np.sort(nu_t)[3:]))),
+        "rms_difference_over_rms_frequency": rms_difference_over_rms(nu_m, nu_t),
+        "max_abs_difference_THz": float(np.max(np.abs(without_acoustic(nu_m)
+                                                      - without_acoustic(nu_t)))),
+        "teacher_imaginary_modes": int(np.sum(without_acoustic(nu_t) < 0)),
+        "model_imaginary_modes": int(np.sum(without_acoustic(nu_m) < 0)),
         "model_acoustic_sum_rule_eV_per_A2": acoustic_sum_rule_violation(h_model),
     }
 
