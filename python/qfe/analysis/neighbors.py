@@ -20,7 +20,6 @@ __all__ = [
     "minimum_image",
     "periodic_images",
     "pairs_within",
-    "count_pairs",
 ]
 
 
@@ -82,14 +81,16 @@ def _wrap(positions, cell, pbc, origin=None):
 
 
 def periodic_images(frac: np.ndarray, cell: np.ndarray, pbc, cutoff: float):
-    """Cartesian positions of the points (fractional coords in [0, 1) along periodic axes) and
-    of all their periodic images within ``cutoff`` of the cell; returns (xyz, original_index)."""
+    """Cartesian positions of the points (fractional coords in [0, 1) along periodic axes),
+    followed by all their periodic images within ``cutoff`` of the cell; returns
+    (xyz, original_index), the first N entries being the points themselves."""
     widths = perpendicular_widths(cell)
     reach = np.where(pbc, np.ceil(cutoff / widths).astype(int), 0)
     margin = cutoff / widths
     xyz, index = [], []
     base = np.arange(len(frac))
-    for n in itertools.product(*(range(-r, r + 1) for r in reach)):
+    shifts = sorted(itertools.product(*(range(-r, r + 1) for r in reach)), key=lambda n: any(n))
+    for n in shifts:                      # the unshifted copy comes first: index_b[:N] = 0..N-1
         s = frac + np.array(n, float)
         if any(n):
             inside = np.all((s >= -margin) & (s < 1.0 + margin) | ~np.asarray(pbc), axis=1)
@@ -134,24 +135,3 @@ def pairs_within(points_a: np.ndarray, points_b: np.ndarray, cell: np.ndarray, c
         first[1:] = (i[1:] != i[:-1]) | (j[1:] != j[:-1])
         i, j, d = i[first], j[first], d[first]
     return i, j, d
-
-
-def count_pairs(points_a: np.ndarray, points_b: np.ndarray, cell: np.ndarray, radii: np.ndarray,
-                pbc=True) -> np.ndarray:
-    """Number of (a, b) pairs, counting every periodic image, with distance <= each radius.
-
-    Pairs at distance zero (an atom with itself when a and b are the same set) are included;
-    differences of the returned cumulative counts between radii > 0 exclude them.
-    """
-    cell, pbc = _check_cell(cell, pbc)
-    radii = np.asarray(radii, float)
-    rmax = float(radii.max())
-    fa = _wrap(points_a, cell, pbc)
-    fb = _wrap(points_b, cell, pbc)
-    if _periodic_tree_ok(cell, pbc, rmax):
-        box = np.diag(cell)
-        ta = cKDTree(np.mod(fa * box, box), boxsize=box)
-        tb = cKDTree(np.mod(fb * box, box), boxsize=box)
-        return ta.count_neighbors(tb, radii, cumulative=True).astype(np.int64)
-    xyz_b, _ = periodic_images(fb, cell, pbc, rmax)
-    return cKDTree(fa @ cell).count_neighbors(cKDTree(xyz_b), radii, cumulative=True).astype(np.int64)
