@@ -644,7 +644,7 @@ def read_trajectory(path, format: str = "auto", *, start: int = 0, stop: int | N
         from tqdm import tqdm
 
         sel = tqdm(sel, desc=f"reading {os.path.basename(os.fspath(path))}", unit="frame",
-                   leave=False)
+                   leave=False, disable=None)
     pos, cells, origins, vel, img, steps, times = [], [], [], [], [], [], []
     first: Frame | None = None
     for fr in sel:

@@ -161,7 +161,7 @@ def rdf(traj: Trajectory, pairs=None, *, r_max: float | None = None, n_bins: int
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(fidx, desc="RDF", unit="frame", leave=False)
+        it = tqdm(fidx, desc="RDF", unit="frame", leave=False, disable=None)
     for f in it:
         cell = traj.cells[f]
         hist = _ordered_pair_histograms(traj.positions[f] - traj.origins[f], codes, len(species),

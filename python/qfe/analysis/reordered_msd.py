@@ -256,7 +256,7 @@ def reordered_msd(traj: Trajectory, species=None, *, origins=(0,), lags=None,
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(work, desc="reordered MSD", unit="frame", leave=False)
+        it = tqdm(work, desc="reordered MSD", unit="frame", leave=False, disable=None)
     for a, o in it:
         f = o + lags[a]
         total = 0.0

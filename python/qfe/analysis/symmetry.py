@@ -77,17 +77,19 @@ class SymmetryResult:
                                       "fractional_positions": self.std_positions.tolist(),
                                       "species": list(self.std_species)}}
 
-    def summary(self) -> str:
+    def summary(self, max_orbits: int = 30) -> str:
         lines = [f"space group {self.international} (No. {self.number}), point group "
                  f"{self.pointgroup}, symprec {self.symprec:g} A"]
         a = self.std_lattice
         lengths = np.linalg.norm(a, axis=1)
         lines.append("standardised cell: a, b, c = " + ", ".join(f"{x:.5f}" for x in lengths) + " A")
-        for o in self.orbits:
+        for o in self.orbits[:max_orbits]:
             free = ", ".join(f"{k} = {v:.5f}" for k, v in o.free_coordinates.items()) or "no free parameters"
             rep = ", ".join(f"{v:.5f}" for v in o.representative)
             lines.append(f"  {o.species:>3s} {o.label:>4s} ({o.site_symmetry}) at ({rep}): {free}"
                          f"  [rms deviation {o.rms_deviation:.3g} A]")
+        if len(self.orbits) > max_orbits:
+            lines.append(f"  ... {len(self.orbits) - max_orbits} more orbits (see the JSON output)")
         return "\n".join(lines)
 
     def standardized_atoms(self):
@@ -97,8 +99,9 @@ class SymmetryResult:
                          cell=self.std_lattice, pbc=True)
 
 
-def load_structure(path, index=-1):
-    """A structure from any ASE-readable file (POSCAR, CIF, extxyz, LAMMPS dump, ...)."""
+def load_structure(path, index=-1, type_map=None):
+    """A structure from any ASE-readable file (POSCAR, CIF, extxyz, ...) or a frame of a LAMMPS
+    dump (``type_map`` names its types)."""
     import ase.io
 
     from qfe.analysis.io import detect_format, iter_frames
@@ -111,7 +114,7 @@ def load_structure(path, index=-1):
     except ValueError:
         fmt = "ase"
     if fmt.startswith("lammps"):
-        frames = list(iter_frames(path, fmt))
+        frames = list(iter_frames(path, fmt, type_map=type_map))
         try:
             return frames[index].to_ase()
         except IndexError:
