@@ -17,6 +17,7 @@ __all__ = [
     "fractional",
     "perpendicular_widths",
     "is_orthogonal",
+    "check_cell",
     "minimum_image",
     "periodic_images",
     "pairs_within",
@@ -41,7 +42,8 @@ def is_orthogonal(cell: np.ndarray, tol: float = 1e-10) -> bool:
     return bool(np.all(np.abs(off) <= tol * np.abs(np.diag(cell)).max()))
 
 
-def _check_cell(cell, pbc):
+def check_cell(cell, pbc=True):
+    """Validated (3, 3) float cell and (3,) bool pbc; raises ValueError for a bad cell."""
     cell = np.asarray(cell, float)
     if cell.shape != (3, 3):
         raise ValueError(f"cell must be a (3, 3) array of lattice vectors, got shape {cell.shape}")
@@ -53,20 +55,24 @@ def _check_cell(cell, pbc):
 def minimum_image(dr: np.ndarray, cell: np.ndarray, pbc=True) -> np.ndarray:
     """Shortest periodic image of difference vectors ``dr`` (..., 3), exact for any cell.
 
-    Rounds fractional components, then (for non-orthogonal cells) also tries the 26
-    neighbouring images, which is exact for cells reduced as LAMMPS requires (|tilt| <= half).
+    Fractional components are rounded (exact for orthogonal cells); for other cells every
+    lattice shift that could give a shorter vector is tried: if the rounded vector has length
+    L, a shorter image has fractional components |s_k + n_k| <= L / w_k (w_k the distance
+    between opposite faces), which bounds the shifts n_k to search.
     """
-    cell, pbc = _check_cell(cell, pbc)
+    cell, pbc = check_cell(cell, pbc)
     s = fractional(dr, cell)
     s = np.where(pbc, s - np.round(s), s)
     out = s @ cell
-    if is_orthogonal(cell):
+    if is_orthogonal(cell) or out.size == 0:
         return out
     best = np.einsum("...i,...i->...", out, out)
-    shifts = [np.array(n, float) for n in itertools.product((-1, 0, 1), repeat=3)
-              if any(n) and all(p or k == 0 for p, k in zip(pbc, n))]
-    for n in shifts:
-        cand = out + n @ cell
+    reach = np.floor(np.sqrt(best.max()) / perpendicular_widths(cell) + 0.5).astype(int)
+    reach = np.where(pbc, reach, 0)
+    for n in itertools.product(*(range(-r, r + 1) for r in reach)):
+        if not any(n):
+            continue
+        cand = out + np.array(n, float) @ cell
         d2 = np.einsum("...i,...i->...", cand, cand)
         better = d2 < best
         if np.any(better):
@@ -113,7 +119,7 @@ def pairs_within(points_a: np.ndarray, points_b: np.ndarray, cell: np.ndarray, c
     With ``minimum_image_only`` each (i, j) appears once with its shortest distance; otherwise
     every periodic image within the cutoff is a separate pair (as an RDF needs).
     """
-    cell, pbc = _check_cell(cell, pbc)
+    cell, pbc = check_cell(cell, pbc)
     fa = _wrap(points_a, cell, pbc)
     fb = _wrap(points_b, cell, pbc)
     if _periodic_tree_ok(cell, pbc, cutoff):

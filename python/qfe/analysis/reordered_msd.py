@@ -36,7 +36,8 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
 from qfe.analysis.io import Trajectory
-from qfe.analysis.neighbors import fractional, is_orthogonal, minimum_image, pairs_within
+from qfe.analysis.neighbors import (check_cell, fractional, is_orthogonal, minimum_image,
+                                    pairs_within)
 
 __all__ = ["Assignment", "optimal_assignment", "ReorderedMSDResult", "reordered_msd"]
 
@@ -143,6 +144,7 @@ def optimal_assignment(reference: np.ndarray, current: np.ndarray, cell: np.ndar
     if reference.shape != current.shape or reference.ndim != 2 or reference.shape[1] != 3:
         raise ValueError(f"reference and current must both be (N, 3); got {reference.shape} "
                          f"and {current.shape}")
+    cell, pbc = check_cell(cell, pbc)
     n = len(reference)
     if n == 0:
         return Assignment(np.zeros(0, int), 0.0, 0.0, 0.0, "dense")
@@ -157,8 +159,7 @@ def optimal_assignment(reference: np.ndarray, current: np.ndarray, cell: np.ndar
     if method != "sparse":
         raise ValueError(f"unknown assignment method {method!r} (auto, dense, sparse)")
 
-    cell = np.asarray(cell, float)
-    pbc_arr = np.broadcast_to(np.asarray(pbc, bool), (3,))
+    pbc_arr = pbc
     # every minimum-image distance is <= (|a| + |b| + |c|) / 2: with a cutoff that long all
     # pairs are candidates and the restricted problem is the full one
     all_pairs_cutoff = 0.5 * float(np.linalg.norm(cell, axis=1).sum())
