@@ -203,8 +203,12 @@ def harmonic_energy(nu_thz, g, dnu: float, temperature) -> np.ndarray:
     T = 0 gives E_zp."""
     nu = np.asarray(nu_thz, float)
     ts = np.atleast_1d(np.asarray(temperature, float))
-    out = np.array([np.sum(g * units.quantum_oscillator_energy(units.THZ_TO_RAD_PER_PS * nu, t))
-                    * dnu for t in ts])
+    def theta(t):        # (hbar omega / 2) coth(hbar omega / 2 kB T), -> kB T at omega = 0
+        if t <= 0:
+            return 0.5 * units.H_PLANCK * nu
+        return units.KB * t * _theta_over_kt(nu, t)
+
+    out = np.array([np.sum(g * theta(t)) * dnu for t in ts])
     return out if np.ndim(temperature) else float(out[0])
 
 
