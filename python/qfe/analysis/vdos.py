@@ -222,10 +222,11 @@ def harmonic_heat_capacity(nu_thz, g, dnu: float, temperature) -> np.ndarray:
         if t <= 0:
             out.append(0.0)
             continue
-        half_x = 0.5 * units.H_PLANCK * nu / (units.KB * t)
-        with np.errstate(over="ignore"):
-            w = np.where(half_x > 1e-8, (half_x / np.sinh(np.minimum(half_x, 700.0))) ** 2, 1.0)
-        w = np.where(half_x > 700.0, 0.0, w)
+        x = units.H_PLANCK * nu / (units.KB * t)
+        w = np.ones_like(x)                   # (x/2)^2 / sinh^2(x/2) = x^2 e^-x / (1 - e^-x)^2
+        big = x > 1e-8
+        em = np.exp(-x[big])
+        w[big] = x[big] ** 2 * em / (1.0 - em) ** 2
         out.append(units.KB * float(np.sum(g * w) * dnu))
     out = np.array(out)
     return out if np.ndim(temperature) else float(out[0])
