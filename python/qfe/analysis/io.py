@@ -37,6 +37,7 @@ __all__ = [
     "iter_ase",
     "detect_format",
     "parse_type_map",
+    "write_lammps_dump",
 ]
 
 
@@ -705,3 +706,62 @@ def read_trajectory(path, format: str = "auto", *, start: int = 0, stop: int | N
         ids=first.ids, types=first.types, symbols=symbols, masses=ms,
         velocities=np.stack(vel) if vel else None, images=np.stack(img) if img else None,
         unwrapped=first.unwrapped, timesteps=tsteps, times=tarr, path=os.fspath(path))
+
+
+# --------------------------------------------------------------------------- writer
+
+def write_lammps_dump(path, positions, cell, types, *, ids=None, velocities=None, images=None,
+                      timesteps=None, origin=(0.0, 0.0, 0.0), append: bool = False,
+                      precision: int = 6) -> None:
+    """Write frames as a text LAMMPS dump (``id type x y z [ix iy iz] [vx vy vz]``).
+
+    positions (F, N, 3) or (N, 3) in A; cell (3, 3) rows a, b, c (LAMMPS restricted triclinic:
+    a along x, b in the xy plane) or (F, 3, 3); velocities A/ps.  ``.gz`` names are gzipped.
+    Used to convert trajectories for LAMMPS tools and to make test data.
+    """
+    pos = np.asarray(positions, float)
+    if pos.ndim == 2:
+        pos = pos[None]
+    nf, n, _ = pos.shape
+    cells = np.asarray(cell, float)
+    cells = np.broadcast_to(cells, (nf, 3, 3)) if cells.ndim == 2 else cells
+    if np.any(np.abs(cells[:, 0, 1:]) > 1e-12) or np.any(np.abs(cells[:, 1, 2]) > 1e-12):
+        raise ValueError("cell must be LAMMPS restricted triclinic (a along x, b in the xy plane)")
+    types = np.asarray(types, int)
+    ids = np.arange(1, n + 1) if ids is None else np.asarray(ids, int)
+    vel = None if velocities is None else np.asarray(velocities, float).reshape(nf, n, 3)
+    img = None if images is None else np.asarray(images, int).reshape(nf, n, 3)
+    steps = np.arange(nf) if timesteps is None else np.asarray(timesteps, int)
+    origin = np.asarray(origin, float)
+    columns = "id type x y z" + (" ix iy iz" if img is not None else "") + \
+              (" vx vy vz" if vel is not None else "")
+    ffmt = f"%.{precision}f"
+    fmt = " ".join(["%d", "%d"] + [ffmt] * 3 + (["%d"] * 3 if img is not None else [])
+                   + ([ffmt] * 3 if vel is not None else []))
+    opener = gzip.open if os.fspath(path).endswith(".gz") else open
+    with opener(path, "at" if append else "wt") as fh:
+        for f in range(nf):
+            c = cells[f]
+            lx, ly, lz = c[0, 0], c[1, 1], c[2, 2]
+            xy, xz, yz = c[1, 0], c[2, 0], c[2, 1]
+            lo = origin
+            fh.write(f"ITEM: TIMESTEP\n{int(steps[f])}\nITEM: NUMBER OF ATOMS\n{n}\n")
+            if xy == 0 and xz == 0 and yz == 0:
+                fh.write("ITEM: BOX BOUNDS pp pp pp\n")
+                for k, length in enumerate((lx, ly, lz)):
+                    fh.write(f"{lo[k]:.10f} {lo[k] + length:.10f}\n")
+            else:
+                fh.write("ITEM: BOX BOUNDS xy xz yz pp pp pp\n")
+                xlo_b = lo[0] + min(0.0, xy, xz, xy + xz)
+                xhi_b = lo[0] + lx + max(0.0, xy, xz, xy + xz)
+                ylo_b = lo[1] + min(0.0, yz)
+                yhi_b = lo[1] + ly + max(0.0, yz)
+                fh.write(f"{xlo_b:.10f} {xhi_b:.10f} {xy:.10f}\n{ylo_b:.10f} {yhi_b:.10f} {xz:.10f}\n"
+                         f"{lo[2]:.10f} {lo[2] + lz:.10f} {yz:.10f}\n")
+            fh.write(f"ITEM: ATOMS {columns}\n")
+            cols = [ids[:, None].astype(float), types[:, None].astype(float), pos[f]]
+            if img is not None:
+                cols.append(img[f].astype(float))
+            if vel is not None:
+                cols.append(vel[f])
+            np.savetxt(fh, np.hstack(cols), fmt=fmt)
