@@ -136,3 +136,33 @@ def test_bad_inputs():
         optimal_assignment(np.zeros((3, 3)), np.zeros((3, 3)), np.eye(3), method="magic")
     with pytest.raises(ValueError, match="degenerate cell"):
         optimal_assignment(np.zeros((3, 3)), np.ones((3, 3)), np.zeros((3, 3)), method="sparse")
+
+
+@pytest.mark.slow
+def test_forty_thousand_atoms_certified():
+    """Production size: 40,000 like atoms with thermal noise and site swaps in one frame."""
+    rng = np.random.default_rng(4)
+    sites, cell = _fcc(22, 1.6)                      # 42,592 sites, nearest neighbours 1.13 A
+    sites = sites[:40000]                             # the missing ones are vacancies
+    sigma = 0.12
+    cur = sites + rng.normal(0, sigma, sites.shape)
+    perm_true = np.arange(len(sites))                 # atom perm_true[i] sits on site i
+    i, j, _ = pairs_within(sites, sites, cell, 1.2)
+    used = np.zeros(len(sites), bool)
+    swaps = 0
+    for a, b in zip(i, j):
+        if a < b and not used[a] and not used[b]:
+            cur[[a, b]] = cur[[b, a]]
+            perm_true[[a, b]] = perm_true[[b, a]]
+            used[[a, b]] = True
+            swaps += 1
+            if swaps == 300:
+                break
+    res = optimal_assignment(sites, cur, cell, method="sparse")
+    assert res.certified
+    # the known relabelling is one feasible permutation: the optimum cannot cost more
+    cost_true = np.sum(minimum_image(cur[perm_true] - sites, cell) ** 2)
+    assert res.cost <= cost_true + 1e-9
+    assert res.cost == pytest.approx(cost_true, rel=0.01)
+    assert res.msd_prime == pytest.approx(3 * sigma ** 2, rel=0.05)
+    assert res.n_moved >= 2 * swaps

@@ -46,43 +46,53 @@ class RDFResult:
         return names, np.column_stack(cols)
 
 
-def _ordered_pair_histograms(positions, codes, n_species, cell, pbc, r_max, n_bins):
+def _ordered_pair_histograms(positions, codes, n_species, cell, pbc, r_max, n_bins,
+                             chunk: int = 1 << 20):
     """Histogram (n_species, n_species, n_bins) of ordered pairs (i != j, every periodic image)
-    by distance on [0, r_max), species codes ``codes`` (N,) in 0..n_species-1."""
+    by distance on [0, r_max), species codes ``codes`` (N,) in 0..n_species-1.
+
+    Pairs are processed in chunks so that no large temporary arrays are allocated (at 44,000
+    atoms and 6 A there are ~7 million pairs per frame).
+    """
     cell = np.asarray(cell, float)
     pbc = np.broadcast_to(np.asarray(pbc, bool), (3,))
-    n = len(positions)
     frac = fractional(positions, cell)
     frac = np.where(pbc, frac - np.floor(frac), frac)
     inv_dr = n_bins / r_max
+    size = n_species * n_species * n_bins
+    hist = np.zeros(size, np.int64)
     if np.all(pbc) and is_orthogonal(cell) and r_max < 0.5 * np.diag(cell).min():
+        # each unordered pair once (periodic tree), binned under (min code, max code)
         box = np.diag(cell)
         xyz = np.mod(frac * box, box)
         pairs = cKDTree(xyz, boxsize=box).query_pairs(r_max, output_type="ndarray")
-        i = np.ascontiguousarray(pairs[:, 0])
-        j = np.ascontiguousarray(pairs[:, 1])
-        del pairs
-        r2 = np.zeros(len(i))
-        for k in range(3):
-            comp = np.ascontiguousarray(xyz[:, k])
-            d = comp[i] - comp[j]
-            d -= box[k] * np.round(d / box[k])
-            r2 += d * d
-        bins = (np.sqrt(r2) * inv_dr).astype(np.int64)
-        keep = bins < n_bins
-        ci, cj, bins = codes[i][keep], codes[j][keep], bins[keep]
-        flat = np.concatenate([(ci * n_species + cj) * n_bins + bins,
-                               (cj * n_species + ci) * n_bins + bins])
-    else:
-        xyz_b, index_b = periodic_images(frac, cell, pbc, r_max)
-        sdm = cKDTree(frac @ cell).sparse_distance_matrix(cKDTree(xyz_b), r_max, output_type="ndarray")
-        i, g, d = sdm["i"], sdm["j"], sdm["v"]
+        comps = [np.ascontiguousarray(xyz[:, k]) for k in range(3)]
+        for lo in range(0, len(pairs), chunk):
+            i = pairs[lo:lo + chunk, 0]
+            j = pairs[lo:lo + chunk, 1]
+            r2 = np.zeros(len(i))
+            for k in range(3):
+                d = comps[k][i] - comps[k][j]
+                d -= box[k] * np.round(d * (1.0 / box[k]))
+                r2 += d * d
+            bins = (np.sqrt(r2) * inv_dr).astype(np.int64)
+            ci, cj = codes[i], codes[j]
+            flat = (np.minimum(ci, cj) * n_species + np.maximum(ci, cj)) * n_bins + bins
+            hist += np.bincount(flat[bins < n_bins], minlength=size)
+        hist = hist.reshape(n_species, n_species, n_bins)
+        return (hist + hist.transpose(1, 0, 2)).astype(float)
+    # general cell or long cutoff: ordered pairs against explicit periodic images
+    xyz_b, index_b = periodic_images(frac, cell, pbc, r_max)
+    tree_b = cKDTree(xyz_b)
+    xyz_a = frac @ cell
+    rows = max(1, chunk // 512)
+    for lo in range(0, len(xyz_a), rows):
+        sdm = cKDTree(xyz_a[lo:lo + rows]).sparse_distance_matrix(tree_b, r_max, output_type="ndarray")
+        i, g, d = sdm["i"] + lo, sdm["j"], sdm["v"]
         keep = g != i                      # the unshifted copy of every atom comes first
-        i, j, d = i[keep], index_b[g[keep]], d[keep]
-        bins = (d * inv_dr).astype(np.int64)
-        keep = bins < n_bins
-        flat = (codes[i[keep]] * n_species + codes[j[keep]]) * n_bins + bins[keep]
-    hist = np.bincount(flat, minlength=n_species * n_species * n_bins)
+        bins = (d[keep] * inv_dr).astype(np.int64)
+        flat = (codes[i[keep]] * n_species + codes[index_b[g[keep]]]) * n_bins + bins
+        hist += np.bincount(flat[bins < n_bins], minlength=size)
     return hist.reshape(n_species, n_species, n_bins).astype(float)
 
 
