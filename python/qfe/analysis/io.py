@@ -350,7 +350,7 @@ def _make_frame(block: np.ndarray, elements, cols: _Columns, cell, origin, pbc, 
         positions=np.ascontiguousarray(pos[order]), cell=cell, origin=origin, pbc=pbc,
         ids=ids[order], types=types, symbols=symbols,
         velocities=None if cols.vel is None else np.ascontiguousarray(cols.take(block, cols.vel)[order]),
-        images=None if cols.img is None else cols.take(block, cols.img).astype(np.int64)[order],
+        images=None if cols.img is None else cols.take(block, cols.img).astype(np.int32)[order],
         masses=masses, unwrapped=cols.unwrapped, timestep=timestep, time=time, source=where)
 
 
