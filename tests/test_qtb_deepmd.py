@@ -41,22 +41,22 @@ def test_deepmd_bcc_li_quantum_kinetic_temperature(request):
         "timestep 0.001",
         "velocity all create 50 2911 dist gaussian",
         "fix nve all nve",
-        "fix q all qtb temp 50 damp 0.1 seed 1234 f_max 100 N_f 100",
+        "fix q all qtb temp 50 damp 0.2 seed 1234 f_max 30 N_f 100",
         "compute t all temp",
         "variable t equal c_t",
         "thermo 100",
-        "run 400",                                   # 4 damping times
+        "run 400",                                   # 2 damping times
         "fix rec all vector 10 v_t",
-        "run 400",
+        "run 300",
     ]:
         lmp.command(line)
-    temps = np.array([lmp.extract_fix("rec", 0, 1, i) for i in range(41)])
+    temps = np.array([lmp.extract_fix("rec", 0, 1, i) for i in range(31)])
     econs = lmp.get_thermo("econserve")
     lmp.close()
     t_kin = temps.mean()
     print(f"bcc Li, pair_style deepmd, fix qtb temp 50: kinetic temperature {t_kin:.1f} K")
-    # classical equipartition gives 50 K; harmonic estimate with a mean phonon frequency of
-    # ~6 THz gives ~140 K; allow generous statistical slack for 54 atoms x 0.4 ps
-    assert t_kin > 90.0, t_kin
+    # classical equipartition gives 50 K; a harmonic estimate with phonon frequencies of
+    # 6-8 THz gives 140-170 K (zero point); generous slack for 54 atoms x 0.3 ps
+    assert t_kin > 100.0, t_kin
     assert t_kin < 250.0, t_kin
     assert np.isfinite(econs)
