@@ -153,6 +153,13 @@ class QTBBath:
 
     The per-atom cache (ring buffer of past normals, float32) is kept in this object and
     regenerated from the counters when the set of atom IDs changes.
+
+    Reproducing a LAMMPS ``fix nve`` + ``fix qtb`` trajectory: LAMMPS calls the bath at step t
+    (``step=t``) with the velocities as they are after ``fix nve``'s first half kick and drift,
+    v(t-1) + (dt/2) f(t-1) ftm2v/m, and adds the returned float32-valued force to f(t) with one
+    double addition; the run's setup (step t0) uses the full-step velocities, except that a
+    continued run or a restart reapplies the force stored at that step.  The masses are the
+    per-type masses, the atom IDs LAMMPS's tags.
     """
 
     def __init__(self, temperature: float = 300.0, damp: float = 1.0, f_max: float = 200.0,
