@@ -56,6 +56,67 @@ def default_model() -> Path | None:
         return None
 
 
+def make_small_deepmd_model(workdir: Path, frames: int = 40, train_steps: int = 300) -> Path:
+    """A throw-away small se_e2_a DeePMD model of Li (rcut 5 A, sel 40, embedding 8-16-32,
+    fitting 32-32) trained briefly on SNAP-labelled frames, for timing only (its accuracy does
+    not matter for the per-step cost).  Used when no model is given and qfe has no default
+    model yet.  Returns the frozen .pb."""
+    import json
+
+    import numpy as np
+
+    from qfe.lammps import create_lammps
+
+    model = workdir / "small_li.pb"
+    if model.exists():
+        return model
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / "data"
+    lmp = create_lammps()
+    for line in ["units metal", "atom_style atomic", "atom_modify map array",
+                 "lattice bcc 3.44", "region box block 0 3 0 3 0 3", "create_box 1 box",
+                 "create_atoms 1 box", "mass 1 6.941", *snap_lines(), "timestep 0.001",
+                 "velocity all create 600 11 dist gaussian", "fix nve all nve",
+                 "fix lan all langevin 600 600 0.05 12", "run 200"]:
+        lmp.command(line)
+    coords, forces, energies, boxes = [], [], [], []
+    for _ in range(frames):
+        lmp.command("run 20")
+        coords.append(np.array(lmp.gather_atoms("x", 1, 3), dtype=float))
+        forces.append(np.array(lmp.gather_atoms("f", 1, 3), dtype=float))
+        energies.append(lmp.get_thermo("pe"))
+        boxes.append(np.diag([lmp.get_thermo(k) for k in ("lx", "ly", "lz")]).reshape(-1))
+    natoms = lmp.get_natoms()
+    lmp.close()
+    (data / "set.000").mkdir(parents=True, exist_ok=True)
+    (data / "type.raw").write_text("0\n" * natoms)
+    (data / "type_map.raw").write_text("Li\n")
+    for name, arr in (("coord", coords), ("force", forces), ("energy", energies),
+                      ("box", boxes)):
+        np.save(data / "set.000" / f"{name}.npy", np.array(arr))
+    config = {
+        "model": {"type_map": ["Li"],
+                  "descriptor": {"type": "se_e2_a", "rcut": 5.0, "rcut_smth": 0.5, "sel": [40],
+                                 "neuron": [8, 16, 32], "axis_neuron": 4, "seed": 1},
+                  "fitting_net": {"neuron": [32, 32], "seed": 1}},
+        "learning_rate": {"type": "exp", "start_lr": 1e-3, "stop_lr": 1e-4, "decay_steps": 100},
+        "loss": {"type": "ener", "start_pref_e": 0.02, "limit_pref_e": 1, "start_pref_f": 1000,
+                 "limit_pref_f": 1, "start_pref_v": 0, "limit_pref_v": 0},
+        "training": {"training_data": {"systems": [str(data)], "batch_size": 1},
+                     "numb_steps": train_steps, "disp_freq": 100, "save_freq": train_steps,
+                     "seed": 1},
+    }
+    (workdir / "input.json").write_text(json.dumps(config, indent=1))
+    dp = Path(sys.executable).with_name("dp")
+    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    for cmd in ([str(dp), "--tf", "train", "input.json"],
+                [str(dp), "--tf", "freeze", "-o", model.name]):
+        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return model
+
+
 def deck(pair: list[str], cells: int, steps: int, repeats: int, n_f: int) -> str:
     lines = ["units metal", "atom_style atomic", "lattice bcc 3.44",
              f"region box block 0 {cells} 0 {cells} 0 {cells}", "create_box 1 box",
@@ -140,14 +201,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cells", type=int, default=28, help="bcc cells per edge (default 28)")
     ap.add_argument("--nprocs", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=10, help="steps per SNAP run block")
+    ap.add_argument("--steps", type=int, default=5, help="steps per SNAP run block")
     ap.add_argument("--repeats", type=int, default=3, help="pairs of (langevin, qtb) blocks")
     ap.add_argument("--n-f", type=int, default=100)
     ap.add_argument("--model", type=Path, default=None,
                     help="DeePMD .pb model (default: qfe's default lithium model)")
     ap.add_argument("--deepmd-cells", type=int, default=None,
                     help="cells per edge for the deepmd system (default: --cells)")
-    ap.add_argument("--deepmd-steps", type=int, default=3)
+    ap.add_argument("--deepmd-steps", type=int, default=10)
     ap.add_argument("--skip-snap", action="store_true")
     ap.add_argument("--skip-deepmd", action="store_true")
     ap.add_argument("--timeout", type=float, default=3600.0)
@@ -172,12 +233,18 @@ def main(argv=None) -> int:
         jobs.append(("pair_style snap (Li_Zuo_JPCA2020)", snap_lines(), args.cells, args.steps))
     if not args.skip_deepmd:
         model = args.model or default_model()
-        if model is None or not Path(model).exists():
-            lines += ["## pair_style deepmd: skipped (no default lithium model in this build and "
-                      "no --model given)", ""]
-        else:
-            jobs.append((f"pair_style deepmd ({Path(model).name})", deepmd_lines(Path(model)),
-                         args.deepmd_cells or args.cells, args.deepmd_steps))
+        label = None
+        if model is None:
+            print("no DeePMD model given and no default model: training a small one ...",
+                  flush=True)
+            model = make_small_deepmd_model(REPO / "qfe-output" / "bench-small-deepmd")
+            label = (f"pair_style deepmd (throw-away small se_e2_a model trained here on SNAP "
+                     f"data: rcut 5, sel 40, 8-16-32 / 32-32)")
+        elif not Path(model).exists():
+            raise FileNotFoundError(f"DeePMD model {model} does not exist")
+        jobs.append((label or f"pair_style deepmd ({Path(model).name})",
+                     deepmd_lines(Path(model)), args.deepmd_cells or args.cells,
+                     args.deepmd_steps))
     for name, pair, cells, steps in jobs:
         print(f"running {name}, {2 * cells ** 3} atoms ...", flush=True)
         with tempfile.TemporaryDirectory(prefix="qtb-bench-") as tmp:
