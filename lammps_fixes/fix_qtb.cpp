@@ -28,6 +28,7 @@
 
 #include "atom.h"
 #include "comm.h"
+#include "compute.h"
 #include "error.h"
 #include "force.h"
 #include "group.h"
@@ -304,7 +305,7 @@ void FixQTB::apply_bath(bool setup_call)
   for (int i = 0; i < nlocal; i++) {
     float *row = state[i];
     if (!(mask[i] & groupbit)) {
-      qfe::QTBBath::invalidate(row);
+      set_arrays(i);    // outside the group: nothing cached, nothing stored
       continue;
     }
     float *fb = row + ring_floats;
@@ -403,6 +404,26 @@ double FixQTB::compute_vector(int index)
     default:
       return 0.0;
   }
+}
+
+/* ----------------------------------------------------------------------
+   fix_modify temp <compute-ID>: accepted for compatibility with LAMMPS's fix qtb decks
+   (which accept it but do not use it); the compute must exist and compute a temperature
+------------------------------------------------------------------------- */
+
+int FixQTB::modify_param(int narg, char **arg)
+{
+  if (strcmp(arg[0], "temp") == 0) {
+    if (narg < 2) error->all(FLERR, "Fix_modify {} temp: missing compute ID", id);
+    Compute *temperature = modify->get_compute_by_id(arg[1]);
+    if (!temperature)
+      error->all(FLERR, "Fix_modify {} temp: compute ID {} does not exist", id, arg[1]);
+    if (temperature->tempflag == 0)
+      error->all(FLERR, "Fix_modify {} temp: compute {} does not compute a temperature", id,
+                 arg[1]);
+    return 2;
+  }
+  return 0;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -30,6 +30,7 @@ class FixQTB : public Fix {
   void end_of_step() override;
   double compute_scalar() override;
   double compute_vector(int) override;
+  int modify_param(int, char **) override;
   double memory_usage() override;
 
   void grow_arrays(int) override;

@@ -98,3 +98,22 @@ def test_error_line_from_lmp(tmp_path):
                           env=lammps_environment())
     assert proc.returncode != 0
     assert "ERROR: Fix qtb damp must be > 0 (got 0)" in proc.stdout + proc.stderr
+
+
+def test_fix_modify_temp_compatibility():
+    """LAMMPS's fix qtb decks may say `fix_modify ID temp c`: accepted (no effect), but the
+    compute must exist and be a temperature."""
+    lmp = create_lammps()
+    for c in BOX + ["fix nve all nve", "fix q all qtb", "compute myT all temp",
+                    "fix_modify q temp myT", "run 5"]:
+        lmp.command(c)
+    lmp.close()
+    err = _error_of(["fix q all qtb", "fix_modify q temp nosuch"])
+    assert "compute ID nosuch does not exist" in err, err
+    err = _error_of(["fix q all qtb", "compute pe all pe", "fix_modify q temp pe"])
+    assert "does not compute a temperature" in err, err
+
+
+def test_fix_modify_energy_is_refused_ecouple_is_used():
+    err = _error_of(["fix q all qtb", "fix_modify q energy yes"])
+    assert "does not support fix_modify energy" in err, err
