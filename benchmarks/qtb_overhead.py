@@ -7,8 +7,11 @@ pair style the two thermostats alternate (L Q Q L L Q ...) on the same atoms, so
 hits both alike.  Reported:
 
 - overhead from wall time: median per-step time with qtb / with langevin - 1;
+- overhead of everything but the pair style: ((step - Pair)_qtb - (step - Pair)_langevin) /
+  step_langevin, medians; the pair style does identical work in both runs, so its timing
+  differences are machine load, not the thermostat;
 - overhead from LAMMPS's own timing of the "Modify" section (where fixes run), relative to the
-  whole step: (Modify_qtb - Modify_langevin) / step_langevin; less sensitive to load;
+  whole step: (Modify_qtb - Modify_langevin) / step_langevin; least sensitive to load;
 - memory per atom of fix qtb's state vs LAMMPS's fix qtb, 8*(6 N_f + 3) bytes.
 
 Writes benchmarks/results/qtb_overhead.txt.  Heavy: minutes on 2 cores.
@@ -179,6 +182,8 @@ def summarize(name: str, rows, qtb_bytes: float, n_f: int) -> list[str]:
     med = lambda rs, k: statistics.median(r[k] for r in rs)
     step_l, step_q = med(lang, "step"), med(qtb, "step")
     mod_l, mod_q = med(lang, "modify"), med(qtb, "modify")
+    rest_l = statistics.median(r["step"] - r["pair"] for r in lang)
+    rest_q = statistics.median(r["step"] - r["pair"] for r in qtb)
     out = [f"## {name}: {rows[0]['natoms']} atoms on {rows[0]['nprocs']} MPI ranks, "
            f"{len(lang)} langevin + {len(qtb)} qtb runs interleaved",
            f"{'run':>4} {'thermostat':>10} {'s/step':>10} {'Pair s/step':>12} "
@@ -189,6 +194,7 @@ def summarize(name: str, rows, qtb_bytes: float, n_f: int) -> list[str]:
     out += [
         f"median s/step: langevin {step_l:.4f}, qtb {step_q:.4f}",
         f"overhead (wall time, median ratio - 1):            {100 * (step_q / step_l - 1):+.2f} %",
+        f"overhead (all but Pair, (restq - restl) / step_l): {100 * (rest_q - rest_l) / step_l:+.3f} %",
         f"overhead (Modify section, (Mq - Ml) / step_l):     {100 * (mod_q - mod_l) / step_l:+.3f} %",
         f"fix qtb state per atom: {qtb_bytes:.0f} bytes (N_f = {n_f}); LAMMPS's fix qtb: "
         f"{8 * (6 * n_f + 3)} bytes -> ratio {qtb_bytes / (8 * (6 * n_f + 3)):.3f}",
@@ -212,6 +218,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-snap", action="store_true")
     ap.add_argument("--skip-deepmd", action="store_true")
     ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--logs", type=Path, default=REPO / "qfe-output" / "bench-logs",
+                    help="folder where the raw LAMMPS logs are kept")
     ap.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "qtb_overhead.txt")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -250,6 +258,9 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="qtb-bench-") as tmp:
             log = run_lammps(deck(pair, cells, steps, args.repeats, args.n_f), args.nprocs,
                              Path(tmp), args.timeout)
+        args.logs.mkdir(parents=True, exist_ok=True)
+        (args.logs / (re.sub(r"[^A-Za-z0-9]+", "_", name.split("(")[0]).strip("_") + ".log")
+         ).write_text(log)
         rows, qtb_bytes = parse(log)
         block = summarize(name, rows, qtb_bytes, args.n_f)
         print("\n".join(block), flush=True)
