@@ -34,6 +34,7 @@ LOOP_RE = re.compile(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps
 MODIFY_RE = re.compile(r"^Modify\s*\|\s*([0-9.eE+-]+)\s*\|\s*([0-9.eE+-]+)\s*\|\s*([0-9.eE+-]+)",
                        re.M)
 PAIR_RE = re.compile(r"^Pair\s*\|\s*([0-9.eE+-]+)\s*\|\s*([0-9.eE+-]+)", re.M)
+COMM_RE = re.compile(r"^Comm\s*\|\s*([0-9.eE+-]+)\s*\|\s*([0-9.eE+-]+)", re.M)
 MEM_RE = re.compile(r"Per MPI rank memory allocation \(min/avg/max\) = ([0-9.]+) \| ([0-9.]+)")
 
 
@@ -166,10 +167,12 @@ def parse(log: str):
         m = LOOP_RE.search(b)
         mod = MODIFY_RE.search(b)
         pair = PAIR_RE.search(b)
+        comm = COMM_RE.search(b)
         mem = MEM_RE.search(b)
         steps = int(m.group(3))
         rows.append(dict(which=which, step=float(m.group(1)) / steps,
                          modify=float(mod.group(2)) / steps, pair=float(pair.group(2)) / steps,
+                         comm=float(comm.group(2)) / steps,
                          mem=float(mem.group(2)) if mem else float("nan"),
                          natoms=int(m.group(4)), nprocs=int(m.group(2))))
     qb = re.findall(r"^QTB_BYTES ([0-9.]+)", log, re.M)
@@ -187,10 +190,10 @@ def summarize(name: str, rows, qtb_bytes: float, n_f: int) -> list[str]:
     out = [f"## {name}: {rows[0]['natoms']} atoms on {rows[0]['nprocs']} MPI ranks, "
            f"{len(lang)} langevin + {len(qtb)} qtb runs interleaved",
            f"{'run':>4} {'thermostat':>10} {'s/step':>10} {'Pair s/step':>12} "
-           f"{'Modify s/step':>14} {'MB/rank':>8}"]
+           f"{'Comm s/step':>12} {'Modify s/step':>14} {'MB/rank':>8}"]
     for k, r in enumerate(rows):
         out.append(f"{k:>4} {r['which']:>10} {r['step']:10.4f} {r['pair']:12.4f} "
-                   f"{r['modify']:14.5f} {r['mem']:8.1f}")
+                   f"{r['comm']:12.4f} {r['modify']:14.5f} {r['mem']:8.1f}")
     out += [
         f"median s/step: langevin {step_l:.4f}, qtb {step_q:.4f}",
         f"overhead (wall time, median ratio - 1):            {100 * (step_q / step_l - 1):+.2f} %",
@@ -220,6 +223,9 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=3600.0)
     ap.add_argument("--logs", type=Path, default=REPO / "qfe-output" / "bench-logs",
                     help="folder where the raw LAMMPS logs are kept")
+    ap.add_argument("--note", default="", help="free text added to the header")
+    ap.add_argument("--from-logs", action="store_true",
+                    help="do not run: summarize the logs kept in --logs by an earlier run")
     ap.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "qtb_overhead.txt")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -234,33 +240,45 @@ def main(argv=None) -> int:
         f"{load_start[0]:.2f}); ratios are from interleaved runs in one LAMMPS process",
         "# bath settings: langevin 300 K damp 0.1; qtb temp 300 damp 0.1 f_max 30 "
         f"N_f {args.n_f}; fix nve; dt 1 fs",
-        "",
     ]
+    if args.from_logs:
+        lines[2] = "# summarized from the LAMMPS logs of an earlier run kept in " + str(args.logs)
+    if args.note:
+        lines.append("# " + args.note)
+    lines.append("")
     jobs = []
     if not args.skip_snap:
         jobs.append(("pair_style snap (Li_Zuo_JPCA2020)", snap_lines(), args.cells, args.steps))
     if not args.skip_deepmd:
         model = args.model or default_model()
         label = None
-        if model is None:
+        if model is None and args.from_logs:
+            model = Path("small_li.pb")
+            label = (f"pair_style deepmd (throw-away small se_e2_a model trained here on SNAP "
+                     f"data: rcut 5, sel 40, 8-16-32 / 32-32)")
+        elif model is None:
             print("no DeePMD model given and no default model: training a small one ...",
                   flush=True)
             model = make_small_deepmd_model(REPO / "qfe-output" / "bench-small-deepmd")
             label = (f"pair_style deepmd (throw-away small se_e2_a model trained here on SNAP "
                      f"data: rcut 5, sel 40, 8-16-32 / 32-32)")
-        elif not Path(model).exists():
+        elif not args.from_logs and not Path(model).exists():
             raise FileNotFoundError(f"DeePMD model {model} does not exist")
         jobs.append((label or f"pair_style deepmd ({Path(model).name})",
                      deepmd_lines(Path(model)), args.deepmd_cells or args.cells,
                      args.deepmd_steps))
     for name, pair, cells, steps in jobs:
-        print(f"running {name}, {2 * cells ** 3} atoms ...", flush=True)
-        with tempfile.TemporaryDirectory(prefix="qtb-bench-") as tmp:
-            log = run_lammps(deck(pair, cells, steps, args.repeats, args.n_f), args.nprocs,
-                             Path(tmp), args.timeout)
-        args.logs.mkdir(parents=True, exist_ok=True)
-        (args.logs / (re.sub(r"[^A-Za-z0-9]+", "_", name.split("(")[0]).strip("_") + ".log")
-         ).write_text(log)
+        log_file = args.logs / (re.sub(r"[^A-Za-z0-9]+", "_", name.split("(")[0]).strip("_")
+                                + ".log")
+        if args.from_logs:
+            log = log_file.read_text()
+        else:
+            print(f"running {name}, {2 * cells ** 3} atoms ...", flush=True)
+            with tempfile.TemporaryDirectory(prefix="qtb-bench-") as tmp:
+                log = run_lammps(deck(pair, cells, steps, args.repeats, args.n_f), args.nprocs,
+                                 Path(tmp), args.timeout)
+            args.logs.mkdir(parents=True, exist_ok=True)
+            log_file.write_text(log)
         rows, qtb_bytes = parse(log)
         block = summarize(name, rows, qtb_bytes, args.n_f)
         print("\n".join(block), flush=True)
