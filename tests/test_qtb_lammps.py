@@ -47,6 +47,8 @@ def test_einstein_crystal_kinetic_energy(x):
     ke = _fix_vector_rows(lmp, "rec", 1001, 1)[:, 0] / (3 * 1000)
     mean, err = _block_mean_error(ke)
     exact = einstein_kinetic_energy(OMEGA_H, T)
+    print(f"hbar w/kT = {x}: KE/dof = {mean:.6f} eV, exact {exact:.6f} eV, ratio "
+          f"{mean / exact:.4f} +- {err / exact:.4f}")
     assert err < 0.006 * exact, f"statistical error {err / exact:.2%} too large for the 3% test"
     assert mean == pytest.approx(exact, rel=0.03), (mean / exact, err / exact)
     if x == 0.05:
