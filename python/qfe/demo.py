@@ -61,11 +61,12 @@ def kinetic_temperature(temperature: float, thermostat: str, *, cells: int, step
             f"pair_coeff * * {pot / 'Li_Zuo_JPCA2020.snapcoeff'} "
             f"{pot / 'Li_Zuo_JPCA2020.snapparam'} Li",
             "timestep 0.001", f"velocity all create {temperature} {seed} dist gaussian",
-            "fix nve all nve", bath, "compute t all temp", "variable t equal c_t",
-            f"run {steps}", "fix rec all vector 10 v_t", f"run {steps}",
+            "fix nve all nve", bath, "compute t all temp", f"run {steps}",
+            # average over every step (QTB noise is refreshed every alpha steps)
+            "fix avg all ave/time 1 10 10 c_t", "fix rec all vector 10 f_avg", f"run {steps}",
         ]:
             lmp.command(line)
-        n = steps // 10 + 1
+        n = steps // 10
         return sum(lmp.extract_fix("rec", 0, 1, i) for i in range(n)) / n
     finally:
         lmp.close()
