@@ -60,7 +60,9 @@ def kinetic_temperature(temperature: float, thermostat: str, *, cells: int, step
             "create_atoms 1 box", "mass 1 6.941", "pair_style snap",
             f"pair_coeff * * {pot / 'Li_Zuo_JPCA2020.snapcoeff'} "
             f"{pot / 'Li_Zuo_JPCA2020.snapparam'} Li",
-            "timestep 0.001", f"velocity all create {temperature} {seed} dist gaussian",
+            # start at 2T: equipartition between kinetic and potential energy of the lattice
+            # then gives T_kin ~ T at once, so a short equilibration suffices
+            "timestep 0.001", f"velocity all create {2 * temperature} {seed} dist gaussian",
             "fix nve all nve", bath, "compute t all temp", f"run {steps}",
             # average over every step (QTB noise is refreshed every alpha steps)
             "fix avg all ave/time 1 10 10 c_t", "fix rec all vector 10 f_avg", f"run {steps}",
