@@ -21,7 +21,8 @@ def register(subparsers) -> None:
                    help="where the model, report and plots go (default WORKDIR/model)")
     b.add_argument("--install", action="store_true",
                    help="write the result into the package's data directory "
-                        "(python/qfe/data/li_default of a source checkout)")
+                        "(python/qfe/data/li_default of the source checkout around the "
+                        "working directory; reinstall to ship it)")
     b.add_argument("--settings", default=None,
                    help="JSON file with build settings (see qfe.potentials.li_model.settings)")
     b.add_argument("--seed", type=int, default=None, help="master random seed")
@@ -66,17 +67,31 @@ def _build_li(args) -> int:
             raise ValueError(f"unknown stage(s) {bad}; choose from {', '.join(STAGES)}")
     output = args.output
     if args.install:
-        from qfe.potentials.default import DATA_DIR
-
         if output is not None:
             raise ValueError("give either --output or --install")
-        output = DATA_DIR
+        output = _source_data_dir()
     report = build_lithium_model(args.workdir, output, settings, stages)
     out = Path(output) if output is not None else Path(args.workdir) / "model"
     if report:
         print(_summary(report))
         print(f"model and report in {out.resolve()}")
     return 0
+
+
+def _source_data_dir():
+    """python/qfe/data/li_default of the source checkout in (or above) the working directory.
+
+    The installed package's copy lives in site-packages and is replaced on the next install,
+    so ``--install`` must write into the sources."""
+    from pathlib import Path
+
+    for root in (Path.cwd(), *Path.cwd().parents):
+        target = root / "python" / "qfe" / "data" / "li_default"
+        if (root / "pyproject.toml").exists() and target.parent.is_dir():
+            return target
+    raise ValueError(f"--install writes into a qfe source checkout (python/qfe/data/li_default), "
+                     f"but none contains the working directory {Path.cwd()}; run from the "
+                     f"checkout or give --output")
 
 
 def _summary(report: dict) -> str:
