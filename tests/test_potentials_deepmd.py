@@ -55,7 +55,7 @@ def default_pb():
 
 @pytest.fixture(scope="module")
 def default_model():
-    return DeepMDModel(default_lithium_model("dp"))
+    return DeepMDModel(default_lithium_model("dp"), float32_cutoffs=True)   # = model.pb
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +91,16 @@ def test_jax_equals_deeppot_default_model(default_model, default_deeppot):
 
 
 def test_pb_and_dp_files_give_the_same_function(default_pb):
+    """Same weights; the .pb's TF ops see float32 cutoffs, which the JAX path reproduces."""
     atoms = displaced(bcc(2), 0.1, 3)
     pos = jnp.asarray(atoms.positions)
     e_pb = float(load_deepmd(default_pb, atoms).energy(pos))
-    e_dp = float(load_deepmd(default_lithium_model("dp"), atoms).energy(pos))
-    assert abs(e_pb - e_dp) < 1e-10
+    dp = default_lithium_model("dp")
+    e_dp32 = float(load_deepmd(DeepMDModel(dp, float32_cutoffs=True), atoms).energy(pos))
+    e_dp64 = float(load_deepmd(DeepMDModel(dp), atoms).energy(pos))
+    assert abs(e_pb - e_dp32) < 1e-10
+    # float64 cutoffs: a different (equally valid) function, by ~1e-8 eV/atom
+    assert 0.0 < abs(e_pb - e_dp64) / len(atoms) < 1e-6
 
 
 @pytest.mark.parametrize("name", ["frozen_model_dp4.pb", "frozen_model_dp0.pb"])

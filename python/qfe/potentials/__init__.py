@@ -31,6 +31,7 @@ _LAZY = {
     "PotentialCalculator": "qfe.potentials.calculator",
     "default_lithium_model": "qfe.potentials.default",
     "default_lithium": "qfe.potentials.default",
+    "default_lithium_jax_model": "qfe.potentials.default",
     "default_lithium_report": "qfe.potentials.default",
 }
 

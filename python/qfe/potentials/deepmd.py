@@ -132,14 +132,22 @@ class DeepMDModel:
     ----------
     path : str or Path
         ``.pb``, ``.dp``, ``.jax`` (or ``.yaml``) model file.
+    float32_cutoffs : bool, optional
+        Round ``rcut``/``rcut_smth`` to float32 as deepmd-kit's TensorFlow ops do.  Default:
+        only for ``.pb`` files, so the JAX path computes what ``DeepPot`` and LAMMPS compute
+        with the same file.  Pass True for a ``.dp`` converted from a ``.pb`` to get the
+        ``.pb``'s function (the two differ by ~1e-8 eV/atom otherwise).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, float32_cutoffs: bool | None = None):
         self.path = _check_model_file(path).resolve()
         data = read_deepmd_model(self.path)
         model_dict = copy.deepcopy(data["model"])
         _one_side_if_single_type(model_dict)
-        if self.path.suffix == ".pb":
+        if float32_cutoffs is None:
+            float32_cutoffs = self.path.suffix == ".pb"
+        self.float32_cutoffs = bool(float32_cutoffs)
+        if self.float32_cutoffs:
             _float32_cutoffs(model_dict["descriptor"])
         from deepmd.jax.model.model import BaseModel  # noqa: registers the JAX classes
 
@@ -349,6 +357,10 @@ class DeepMDPotential(Potential):
         self.name = f"deepmd:{self.model.path.name}"
         if self.neighbors is None:
             self._build(self.reference_positions, self.cell, self.skin)
+        else:
+            self.neighbors_version = 0
+            self._ext_types = self.types[self.neighbors.mapping]
+            self._bind_numerics()
 
     def _build(self, positions, cell, skin):
         self.neighbors = build_neighbor_data(positions, cell, self.model.rcut, skin)
@@ -363,23 +375,37 @@ class DeepMDPotential(Potential):
                 "the farthest are dropped (as in deepmd-kit), the model is used outside its "
                 "design density", stacklevel=3)
 
+        self._bind_numerics()
+
     # ---- pure numerics -------------------------------------------------------------------
-    def atomic_energies(self, positions, cell=None):
-        """Energy per atom (N,) in eV; pure JAX."""
+    def _bind_numerics(self):
+        """(Re)create ``atomic_energies``/``energy`` as closures over the current neighbor data.
+
+        jax.jit caches traces by function identity, and a bound method of the same object is
+        the same function to it: after a rebuild, ``jax.jit(pot.energy)`` would silently reuse
+        the trace holding the old neighbor arrays.  Fresh closures per build avoid that, and a
+        closure jitted earlier keeps its own (consistent) neighbor data and returns NaN when
+        asked about configurations that data does not cover."""
         import jax.numpy as jnp
 
-        c = self.cell if cell is None else cell
-        nbrs = self.neighbors
-        c_arr = None if c is None else jnp.asarray(c)
-        ext = extended_positions(positions, c_arr, nbrs)
-        e = self.model.atomic_energies(ext, self._ext_types, nbrs.nlist, self.types)
-        valid = displacement_margin(positions, c_arr, nbrs) >= -MARGIN_TOLERANCE
-        return jnp.where(valid, e, jnp.nan)
+        model, types = self.model, self.types
+        nbrs, ext_types, ref_cell = self.neighbors, self._ext_types, self.cell
 
-    def energy(self, positions, cell=None):
-        import jax.numpy as jnp
+        def atomic_energies(positions, cell=None):
+            """Energy per atom (N,) in eV; pure JAX."""
+            c = ref_cell if cell is None else cell
+            c_arr = None if c is None else jnp.asarray(c)
+            ext = extended_positions(positions, c_arr, nbrs)
+            e = model.atomic_energies(ext, ext_types, nbrs.nlist, types)
+            valid = displacement_margin(positions, c_arr, nbrs) >= -MARGIN_TOLERANCE
+            return jnp.where(valid, e, jnp.nan)
 
-        return jnp.sum(self.atomic_energies(positions, cell))
+        def energy(positions, cell=None):
+            """Total energy (eV); pure JAX."""
+            return jnp.sum(atomic_energies(positions, cell))
+
+        self.atomic_energies = atomic_energies
+        self.energy = energy
 
     def batch_energy(self, positions_batch, cell=None, chunk_size: int = 8):
         """Energies (B,) in eV of a batch (B, N, 3); pure JAX and differentiable.

@@ -14,7 +14,8 @@ from pathlib import Path
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "li_default"
 FORMATS = {"pb": "model.pb", "dp": "model.dp"}
 
-__all__ = ["DATA_DIR", "default_lithium_model", "default_lithium", "default_lithium_report"]
+__all__ = ["DATA_DIR", "default_lithium_model", "default_lithium", "default_lithium_jax_model",
+           "default_lithium_report"]
 
 
 def default_lithium_model(fmt: str = "pb") -> Path:
@@ -31,10 +32,26 @@ def default_lithium_model(fmt: str = "pb") -> Path:
 
 def default_lithium(atoms=None, *, skin: float = 1.0, **kwargs):
     """The default model as a JAX :class:`~qfe.potentials.deepmd.DeepMDPotential` for
-    ``atoms`` (or ``symbols=, positions=, cell=`` keywords, see :func:`load_deepmd`)."""
+    ``atoms`` (or ``symbols=, positions=, cell=`` keywords, see :func:`load_deepmd`).
+
+    Reads ``model.dp`` (no TensorFlow import) with the cutoffs rounded as in ``model.pb``, so
+    it is the same function as ``pair_style deepmd model.pb`` and ``DeepPot(model.pb)``."""
     from qfe.potentials.deepmd import load_deepmd
 
-    return load_deepmd(default_lithium_model("dp"), atoms, skin=skin, **kwargs)
+    return load_deepmd(default_lithium_jax_model(), atoms, skin=skin, **kwargs)
+
+
+_JAX_MODEL = None
+
+
+def default_lithium_jax_model():
+    """The default model as a :class:`~qfe.potentials.deepmd.DeepMDModel` (loaded once)."""
+    global _JAX_MODEL
+    if _JAX_MODEL is None:
+        from qfe.potentials.deepmd import DeepMDModel
+
+        _JAX_MODEL = DeepMDModel(default_lithium_model("dp"), float32_cutoffs=True)
+    return _JAX_MODEL
 
 
 def default_lithium_report() -> dict:
