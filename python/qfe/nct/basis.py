@@ -216,7 +216,7 @@ class HermiteSampler:
             pdf = hermite_density(x, n, self.n_max)
             step = jnp.where(pdf > 0, f / jnp.where(pdf > 0, pdf, 1.0), 0.0)
             x_new = x - step
-            inside = (x_new > a) & (x_new < b) & (pdf > 0)
+            inside = (x_new >= a) & (x_new <= b) & (pdf > 0)
             return jnp.where(inside, x_new, 0.5 * (a + b)), a, b
 
         x, _, _ = jax.lax.fori_loop(0, self.newton_steps, newton, (x, x_lo, x_hi))
