@@ -122,7 +122,7 @@ def quadrature_free_energy_1d(system, wf, occ, kT):
             return jnp.sum(rho * (0.5 * w * g * g + vx)) * dx
 
         e = jax.vmap(energy)(jnp.arange(occ.n_levels))
-        lp = jax.nn.log_softmax(params["occupation"]["logits"][0])
+        lp = occ.log_probs(params["occupation"])[0]
         return jnp.sum(jnp.exp(lp) * (kT * lp + e))
 
     return free
@@ -134,7 +134,8 @@ def test_gradients_match_quadrature_1d(gradient):
     flow, wf, occ = make(system, n_levels=8, elementwise=2)
     kT = 1.0
     params = {"flow": perturb(flow.init(jax.random.PRNGKey(0)), 7, 0.1),
-              "occupation": {"logits": occ.init(system.hbar_omega, kT)["logits"] * 0.8}}
+              "occupation": {**occ.init(system.hbar_omega, kT),
+                             "log_scale": jnp.full((1,), np.log(0.8))}}
     exact = jax.jit(jax.grad(quadrature_free_energy_1d(system, wf, occ, kT)))(params)
     objective = FreeEnergyObjective(LocalEnergy(system, wf, "stochastic"), occ, kT,
                                     gradient=gradient, clip=0.0)

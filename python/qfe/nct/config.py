@@ -36,7 +36,7 @@ class NCTConfig:
     sampler: str = "exact"              # "exact" (qfe) or "metropolis" (paper)
     kinetic: str = "stochastic"         # "stochastic", "laplacian" or "gradient"
     n_probes: int = 1                   # probe vectors of the stochastic Laplacian
-    gradient: str = "score"             # flow gradient: "score" or "pathwise"
+    gradient: str = "pathwise"          # flow gradient: "pathwise" or "score" (paper)
     clip_factor: float = 5.0            # clip local values at mean +- c * mean-abs-deviation
     mc_steps: int = 3000                # Metropolis moves per training step
     mc_step_size: float = 0.03          # initial proposal width (phonon coordinates)
@@ -45,7 +45,7 @@ class NCTConfig:
     # optimisation (optax Adam per parameter group, exponential decay, global-norm clipping)
     steps: int = 1000
     lr_occupation: float = 2e-2
-    lr_flow: float = 5e-4
+    lr_flow: float = 1e-3
     min_lr_occupation: float = 5e-4
     min_lr_flow: float = 5e-6
     lr_decay_rate: float = 0.97

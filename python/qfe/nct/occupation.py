@@ -1,7 +1,11 @@
 """Factorised occupation model p_n = prod_k p_k(n_k) over K levels per mode.
 
-p_k(j) = softmax(logits_k)_j, j = 0..K-1; logits start at the harmonic Boltzmann weights
--j hbar w_k / kT (the exact answer for a harmonic crystal, up to the truncation at K levels).
+p_k(j) = softmax_j(-j (hbar w_k / kT) exp(s_k) + l_kj), j = 0..K-1: a free table of logits l
+(the paper's model) on top of a harmonic ladder whose spacing exp(s_k) is learnable.  At
+s = l = 0 the weights are the harmonic Boltzmann weights (the exact answer for a harmonic
+crystal, up to the truncation at K levels).  The ladder scale is a reparametrisation, not a
+restriction: it lets Adam move a whole mode's distribution in one step when anharmonicity
+shifts its level spacing, instead of ~Delta(logit)/lr steps per level.
 The entropy of a product distribution is exact and cheap:  S/kB = -sum_k sum_j p_kj ln p_kj.
 At T = 0 the model is the ground state (n = 0) and is not trained.
 """
@@ -31,20 +35,27 @@ class OccupationModel:
             raise ValueError(f"n_modes must be >= 1, got {self.n_modes}")
 
     def init(self, hbar_omega, kT: float):
-        """Logits at the harmonic Boltzmann weights (ground state only at kT = 0)."""
+        """Parameters at the harmonic Boltzmann weights (ground state only at kT = 0)."""
         hw = np.asarray(hbar_omega, dtype=float).reshape(-1)
         if hw.size != self.n_modes:
             raise ValueError(f"need {self.n_modes} frequencies, got {hw.size}")
         levels = np.arange(self.n_levels)
         if kT > 0:
-            logits = -np.outer(hw / kT, levels)
+            ladder = np.outer(hw / kT, levels)
         else:
-            logits = np.where(levels[None, :] == 0, 0.0, _FROZEN_LOGIT) * np.ones((hw.size, 1))
-        return {"logits": jnp.asarray(logits)}
+            ladder = np.where(levels[None, :] == 0, 0.0, -_FROZEN_LOGIT) * np.ones((hw.size, 1))
+        # "ladder" is a constant (stop_gradient: zero gradient, Adam leaves it unchanged)
+        return {"ladder": jnp.asarray(ladder),
+                "log_scale": jnp.zeros(hw.size),
+                "logits": jnp.zeros((hw.size, self.n_levels))}
+
+    def full_logits(self, params):
+        ladder = jax.lax.stop_gradient(params["ladder"])
+        return -ladder * jnp.exp(params["log_scale"])[:, None] + params["logits"]
 
     def log_probs(self, params):
         """ln p_k(j), shape (M, K)."""
-        return jax.nn.log_softmax(params["logits"], axis=-1)
+        return jax.nn.log_softmax(self.full_logits(params), axis=-1)
 
     def log_prob(self, params, n):
         """ln p_n for integer states n (..., M)."""
@@ -55,7 +66,7 @@ class OccupationModel:
 
     def sample(self, params, key, batch: int):
         """n ~ p: integer array (batch, M)."""
-        return jax.random.categorical(key, params["logits"], axis=-1,
+        return jax.random.categorical(key, self.full_logits(params), axis=-1,
                                       shape=(batch, self.n_modes)).astype(jnp.int32)
 
     def entropy(self, params):

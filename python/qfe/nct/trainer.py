@@ -157,7 +157,7 @@ class Trainer:
             import optax
 
             params = optax.apply_updates(params, updates)
-            norms = {name: optax.global_norm(grads[name]) for name in grads}
+            norms = {name: optax.tree.norm(grads[name]) for name in grads}
             return params, opt_state, aux, norms
 
         def local_values(params, batch, key):
@@ -268,12 +268,13 @@ class Trainer:
     # ---- loop -------------------------------------------------------------------------------
     def train(self, state: TrainState | None = None, steps: int | None = None,
               checkpoint: str | os.PathLike | None = None, progress: bool | None = None,
-              stop_after: int | None = None) -> TrainState:
+              stop_after: int | None = None, callback=None) -> TrainState:
         """Run until ``steps`` (default config.steps) total steps.
 
         With ``checkpoint`` (a file path), a compatible existing checkpoint is resumed when
         config.resume is set, and the state is saved every config.checkpoint_every steps
-        and at the end.  ``stop_after`` ends this call after that many steps (testing).
+        and at the end.  ``stop_after`` ends this call after that many steps;
+        ``callback(state, stats)`` runs after every step (after checkpointing).
         """
         total = self.config.steps if steps is None else int(steps)
         if state is None:
@@ -303,6 +304,8 @@ class Trainer:
                 if checkpoint is not None and (state.step % self.config.checkpoint_every == 0
                                                or last):
                     save_checkpoint(checkpoint, state, self.config, self.system)
+                if callback is not None:
+                    callback(state, stats)
                 if stop_after is not None and done >= stop_after:
                     break
         finally:
