@@ -35,7 +35,7 @@ def load_structure(structure, format: str | None = None):
         format = "lammps-data"
     kwargs = {"format": format} if format else {}
     if format == "lammps-data":
-        kwargs["style"] = "atomic"
+        kwargs["atom_style"] = "atomic"
     try:
         atoms = ase.io.read(str(path), **kwargs)
     except Exception as exc:   # ase raises many types; name the file
