@@ -46,6 +46,9 @@ from qfe.nct.wavefunction import Wavefunction
 from qfe.nct.config import GRADIENT_ESTIMATORS, KINETIC_ESTIMATORS  # noqa: E402
 
 
+LAPLACIAN_CHUNK = 64      # Hessian-vector products evaluated together (memory bound)
+
+
 def _rademacher(key, shape):
     return jnp.where(jax.random.bernoulli(key, 0.5, shape), 1.0, -1.0)
 
@@ -109,7 +112,9 @@ class LocalEnergy:
 
         g = grad_fn(q)
         eye = jnp.eye(q.shape[0], dtype=q.dtype)
-        diag = jax.vmap(lambda e: jnp.dot(e, jax.jvp(grad_fn, (q,), (e,))[1]))(eye)
+        # Hessian diagonal by M Hessian-vector products, in chunks to bound memory
+        diag = jax.lax.map(lambda e: jnp.dot(e, jax.jvp(grad_fn, (q,), (e,))[1]), eye,
+                           batch_size=min(q.shape[0], LAPLACIAN_CHUNK))
         return -0.5 * jnp.sum(self.weights * (diag + g * g))
 
     def _kinetic_stochastic(self, flow_params, q, n, key):

@@ -268,14 +268,17 @@ class Trainer:
     # ---- loop -------------------------------------------------------------------------------
     def train(self, state: TrainState | None = None, steps: int | None = None,
               checkpoint: str | os.PathLike | None = None, progress: bool | None = None,
-              stop_after: int | None = None, callback=None) -> TrainState:
+              stop_after: int | None = None, callback=None,
+              time_limit: float | None = None) -> TrainState:
         """Run until ``steps`` (default config.steps) total steps.
 
         With ``checkpoint`` (a file path), a compatible existing checkpoint is resumed when
         config.resume is set, and the state is saved every config.checkpoint_every steps
         and at the end.  ``stop_after`` ends this call after that many steps;
-        ``callback(state, stats)`` runs after every step (after checkpointing).
+        ``callback(state, stats)`` runs after every step (after checkpointing);
+        ``time_limit`` (seconds) ends this call early, checkpointing the last step.
         """
+        t_begin = time.perf_counter()
         total = self.config.steps if steps is None else int(steps)
         if state is None:
             state = None
@@ -300,13 +303,15 @@ class Trainer:
                     bar.set_postfix_str(
                         f"F={stats['free_energy'] * self.scale:.4f}"
                         f"±{stats['free_energy_err'] * self.scale:.4f} {self.unit}")
-                last = state.step >= total
+                out_of_time = (time_limit is not None
+                               and time.perf_counter() - t_begin > time_limit)
+                last = state.step >= total or out_of_time
                 if checkpoint is not None and (state.step % self.config.checkpoint_every == 0
                                                or last):
                     save_checkpoint(checkpoint, state, self.config, self.system)
                 if callback is not None:
                     callback(state, stats)
-                if stop_after is not None and done >= stop_after:
+                if (stop_after is not None and done >= stop_after) or out_of_time:
                     break
         finally:
             if bar is not None:
