@@ -168,6 +168,19 @@ class Trainer:
         self._local_values = jax.jit(local_values)
         self._entropy = jax.jit(self.occupation.entropy)
 
+    def precompile(self, state: "TrainState") -> float:
+        """Compile the sampling, update and evaluation programs for ``state``'s shapes ahead
+        of time (replacing the lazily jitted ones); returns the seconds spent compiling."""
+        t0 = time.perf_counter()
+        key = jax.random.PRNGKey(0)
+        sample = self._sample.lower(key, state.params, state.sampler_state).compile()
+        shapes = jax.eval_shape(self._sample, key, state.params, state.sampler_state)[0]
+        batch = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        update = self._update.lower(state.params, state.opt_state, batch, key).compile()
+        local = self._local_values.lower(state.params, batch, key).compile()
+        self._sample, self._update, self._local_values = sample, update, local
+        return time.perf_counter() - t0
+
     def _prepare(self, batch) -> None:
         """Let a potential with neighbor data check the sampled positions (host side)."""
         prepare = getattr(self.system, "prepare", None)
