@@ -16,8 +16,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def reference_dir() -> Path | None:
     env = os.environ.get("QFE_REFERENCE_DIR")
-    cand = Path(env) if env else REPO_ROOT.parent / "shared" / "reference"
-    return cand if cand.is_dir() else None
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    # ../shared/reference next to the checkout (also found from a worktree one level deeper)
+    for parent in REPO_ROOT.parents[:3]:
+        cand = parent / "shared" / "reference"
+        if cand.is_dir():
+            return cand
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,290 @@
+/* qfe QTB noise kernel (see qtb_noise.h). */
+
+#include "qtb_noise.h"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace qfe {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// Philox4x32 constants (Salmon et al., SC11; Random123).
+constexpr uint32_t kPhiloxM0 = 0xD2511F53u;
+constexpr uint32_t kPhiloxM1 = 0xCD9E8D57u;
+constexpr uint32_t kPhiloxW0 = 0x9E3779B9u;    // golden ratio
+constexpr uint32_t kPhiloxW1 = 0xBB67AE85u;    // sqrt(3) - 1
+
+// Second key word: a fixed domain tag so that qfe's QTB streams differ from other uses of
+// Philox with the same seed.  ASCII "QTB1".
+constexpr uint32_t kQTBStream = 0x51544231u;
+
+inline void mulhilo32(uint32_t a, uint32_t b, uint32_t &hi, uint32_t &lo)
+{
+  const uint64_t p = static_cast<uint64_t>(a) * static_cast<uint64_t>(b);
+  hi = static_cast<uint32_t>(p >> 32);
+  lo = static_cast<uint32_t>(p);
+}
+
+// uniform in the open interval (0, 1) from 32 random bits
+inline double uniform_open(uint32_t x)
+{
+  return (static_cast<double>(x) + 0.5) * (1.0 / 4294967296.0);
+}
+
+template <typename T> std::string str(const T &value)
+{
+  std::ostringstream os;
+  os.precision(10);
+  os << value;
+  return os.str();
+}
+
+inline int64_t floor_div(int64_t a, int64_t b)
+{
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+inline int64_t floor_mod(int64_t a, int64_t b)
+{
+  int64_t r = a % b;
+  if (r < 0) r += b;
+  return r;
+}
+
+}    // namespace
+
+// ---------------------------------------------------------------- Philox4x32-10
+
+void philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4])
+{
+  uint32_t c0 = counter[0], c1 = counter[1], c2 = counter[2], c3 = counter[3];
+  uint32_t k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
+    }
+    uint32_t hi0, lo0, hi1, lo1;
+    mulhilo32(kPhiloxM0, c0, hi0, lo0);
+    mulhilo32(kPhiloxM1, c2, hi1, lo1);
+    const uint32_t n0 = hi1 ^ c1 ^ k0;
+    const uint32_t n2 = hi0 ^ c3 ^ k1;
+    c0 = n0;
+    c1 = lo1;
+    c2 = n2;
+    c3 = lo0;
+  }
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+}
+
+void qtb_normals(uint32_t seed, int64_t tag, int64_t noise_index, double out[3])
+{
+  const uint64_t n = static_cast<uint64_t>(noise_index);
+  const uint64_t t = static_cast<uint64_t>(tag);
+  const uint32_t counter[4] = {static_cast<uint32_t>(n), static_cast<uint32_t>(n >> 32),
+                               static_cast<uint32_t>(t), static_cast<uint32_t>(t >> 32)};
+  const uint32_t key[2] = {seed, kQTBStream};
+  uint32_t bits[4];
+  philox4x32_10(counter, key, bits);
+  // Box-Muller on two pairs of 32-bit uniforms; lane c -> Cartesian component c.
+  const double r0 = std::sqrt(-2.0 * std::log(uniform_open(bits[0])));
+  const double a0 = 2.0 * kPi * uniform_open(bits[1]);
+  const double r1 = std::sqrt(-2.0 * std::log(uniform_open(bits[2])));
+  const double a1 = 2.0 * kPi * uniform_open(bits[3]);
+  out[0] = r0 * std::cos(a0);
+  out[1] = r0 * std::sin(a0);
+  out[2] = r1 * std::cos(a1);
+}
+
+// ---------------------------------------------------------------- units and spectra
+
+QTBUnits qtb_units_lammps_metal()
+{
+  // the values LAMMPS's Force::init / update.cpp set for `units metal`
+  QTBUnits u;
+  u.boltz = 8.617343e-5;
+  u.hplanck = 4.135667403e-3;
+  u.mvv2e = 1.0364269e-4;
+  u.ftm2v = 1.0 / 1.0364269e-4;
+  return u;
+}
+
+double qtb_theta(double frequency, double temperature, const QTBUnits &units)
+{
+  const double kT = units.boltz * temperature;
+  const double e = units.hplanck * std::fabs(frequency);
+  if (e == 0.0) return kT;
+  if (kT <= 0.0) return 0.5 * e;
+  const double x = e / kT;
+  if (x > 700.0) return 0.5 * e;
+  return e * (0.5 + 1.0 / std::expm1(x));
+}
+
+int qtb_alpha(double f_max, double dt)
+{
+  // tolerate round-off when f_max is exactly the Nyquist frequency of dt
+  const double ratio = 1.0 / (2.0 * f_max * dt);
+  return static_cast<int>(std::floor(ratio * (1.0 + 1e-12)));
+}
+
+void qtb_validate(const QTBParameters &p)
+{
+  if (!(p.temperature >= 0.0) || !std::isfinite(p.temperature))
+    throw std::invalid_argument("QTB temperature must be >= 0 (got " + str(p.temperature) + ")");
+  if (!(p.damp > 0.0) || !std::isfinite(p.damp))
+    throw std::invalid_argument("QTB damp must be > 0 (got " + str(p.damp) + ")");
+  if (!(p.dt > 0.0) || !std::isfinite(p.dt))
+    throw std::invalid_argument("QTB timestep must be > 0 (got " + str(p.dt) + ")");
+  if (!(p.f_max > 0.0) || !std::isfinite(p.f_max))
+    throw std::invalid_argument("QTB f_max must be > 0 (got " + str(p.f_max) + ")");
+  if (qtb_alpha(p.f_max, p.dt) < 1)
+    throw std::invalid_argument("QTB f_max = " + str(p.f_max) +
+                                " is above the Nyquist frequency 1/(2 dt) = " +
+                                str(0.5 / p.dt) + " of timestep dt = " + str(p.dt));
+  if (p.n_f < 1)
+    throw std::invalid_argument("QTB N_f must be a positive integer (got " + str(p.n_f) + ")");
+  if (p.n_f > (1 << 20))
+    throw std::invalid_argument("QTB N_f = " + str(p.n_f) + " is unreasonably large");
+  if (p.seed < 1 || p.seed > 4294967295LL)
+    throw std::invalid_argument("QTB seed must be an integer in [1, 4294967295] (got " +
+                                str(p.seed) + ")");
+}
+
+// ---------------------------------------------------------------- bath
+
+QTBBath::QTBBath(const QTBParameters &params, const QTBUnits &units) :
+    params_(params), units_(units)
+{
+  qtb_validate(params_);
+  if (!(units.boltz > 0.0 && units.hplanck > 0.0 && units.mvv2e > 0.0 && units.ftm2v > 0.0))
+    throw std::invalid_argument("QTB unit constants must all be > 0");
+  alpha_ = qtb_alpha(params_.f_max, params_.dt);
+  h_ = alpha_ * params_.dt;
+  gamma_ = 1.0 / params_.damp;
+  const int L = ring_length();
+  const int nf = params_.n_f;
+  cos_table_.resize(L);
+  for (int m = 0; m < L; ++m) cos_table_[m] = std::cos(kPi * m / nf);
+  build_filter();
+}
+
+void QTBBath::set_temperature(double temperature)
+{
+  if (temperature == params_.temperature) return;
+  if (!(temperature >= 0.0) || !std::isfinite(temperature))
+    throw std::invalid_argument("QTB temperature must be >= 0 (got " + str(temperature) + ")");
+  params_.temperature = temperature;
+  build_filter();
+}
+
+void QTBBath::build_filter()
+{
+  const int nf = params_.n_f;
+  const int L = 2 * nf;
+  // amplitude sqrt(theta) on the grid f_k = (k - N_f)/(2 N_f h), with the zero-order-hold
+  // correction alpha sin(pi f dt)/sin(pi f h) for a force held over alpha MD steps
+  std::vector<double> amplitude(L);
+  for (int k = 0; k < L; ++k) {
+    const int kk = k - nf;
+    const double f = kk / (L * h_);
+    double a = std::sqrt(qtb_theta(f, params_.temperature, units_));
+    if (kk != 0 && alpha_ > 1)
+      a *= alpha_ * std::sin(kPi * kk / (2.0 * alpha_ * nf)) / std::sin(kPi * kk / (2.0 * nf));
+    amplitude[k] = a;
+  }
+  // H_j = (1/L) sum_k A_k cos(2 pi f_k (j - N_f) h) = (1/L) sum_k A_k cos(pi (k-N_f)(j-N_f)/N_f)
+  taps_.assign(L, 0.0);
+  for (int j = 0; j < L; ++j) {
+    double sum = 0.0;
+    for (int k = 0; k < L; ++k) {
+      const int64_t m = floor_mod(static_cast<int64_t>(k - nf) * (j - nf), L);
+      sum += amplitude[k] * cos_table_[m];
+    }
+    taps_[j] = sum / L;
+  }
+  // Q[m] = H[(L-1-m) mod L] so that sum_j H_j R_{n-j} = sum_i ring[i] Q[s+i], s = L-1-(n mod L)
+  taps_wrapped_.assign(2 * L + 8, 0.0f);
+  for (int m = 0; m < 2 * L - 1; ++m)
+    taps_wrapped_[m] = static_cast<float>(taps_[floor_mod(L - 1 - m, L)]);
+}
+
+int64_t QTBBath::noise_index(int64_t step) const
+{
+  return floor_div(step, alpha_);
+}
+
+void QTBBath::invalidate(float *ring)
+{
+  ring[0] = std::numeric_limits<float>::quiet_NaN();
+}
+
+bool QTBBath::is_valid(const float *ring)
+{
+  return !std::isnan(ring[0]);
+}
+
+int QTBBath::update(float *ring, int64_t tag, int64_t cached, int64_t target) const
+{
+  const int L = ring_length();
+  const uint32_t seed = static_cast<uint32_t>(params_.seed);
+  int64_t first;
+  if (!is_valid(ring) || target < cached || target - cached > L)
+    first = target - L + 1;    // regenerate the whole window R_{target-L+1..target}
+  else
+    first = cached + 1;
+  int drawn = 0;
+  double z[3];
+  for (int64_t m = first; m <= target; ++m) {
+    qtb_normals(seed, tag, m, z);
+    const int64_t slot = floor_mod(m, L);
+    ring[slot] = static_cast<float>(z[0]);
+    ring[L + slot] = static_cast<float>(z[1]);
+    ring[2 * L + slot] = static_cast<float>(z[2]);
+    ++drawn;
+  }
+  return drawn;
+}
+
+void QTBBath::random_force(const float *ring, int64_t n, double mass, double out[3]) const
+{
+  const int L = ring_length();
+  const int64_t p = floor_mod(n, L);
+  const float *q = taps_wrapped_.data() + (L - 1 - p);
+  const double prefactor =
+      std::sqrt(2.0 * mass * gamma_ / (units_.mvv2e * h_)) / units_.ftm2v;
+  const int L8 = L - L % 8;
+  for (int c = 0; c < 3; ++c) {
+    const float *r = ring + c * L;
+    // eight independent float32 partial sums in a fixed order: vectorizable and
+    // deterministic (no reassociation by the compiler, no FMA contraction)
+    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    for (int i = 0; i < L8; i += 8)
+      for (int l = 0; l < 8; ++l) acc[l] += r[i + l] * q[i + l];
+    for (int i = L8; i < L; ++i) acc[i - L8] += r[i] * q[i];
+    const double sum = (static_cast<double>(acc[0]) + acc[1] + acc[2] + acc[3]) +
+        (static_cast<double>(acc[4]) + acc[5] + acc[6] + acc[7]);
+    out[c] = prefactor * sum;
+  }
+}
+
+void QTBBath::force(const float *ring, int64_t n, double mass, const double v[3],
+                    float out[3]) const
+{
+  double fr[3];
+  random_force(ring, n, mass, fr);
+  const double friction = mass * gamma_ / units_.ftm2v;
+  for (int c = 0; c < 3; ++c) out[c] = static_cast<float>(fr[c] - friction * v[c]);
+}
+
+}    // namespace qfe

@@ -1,0 +1,132 @@
+/* qfe QTB noise kernel: the one implementation of quantum-thermal-bath noise.
+ *
+ * Used by the LAMMPS `fix qtb` (lammps_fixes/fix_qtb.cpp) and, through the C API in
+ * qtb_noise_capi.cpp, by Python (qfe.qtb).  Both link this very object code, so for the same
+ * inputs they produce bit-identical forces.
+ *
+ * Physics (Dammak et al., PRL 103, 190601 (2009); filter of Barrat & Rodney, J. Stat. Phys.
+ * 144, 679 (2011), as in LAMMPS's QTB package): an atom of mass m in the bath feels
+ *
+ *     F(t) = -m gamma v(t) + sqrt(2 m gamma / h) * sum_{j=0}^{2N_f-1} H_j R_{n-j},
+ *
+ * gamma = 1/damp, h = alpha*dt the noise interval (alpha = int(1/(2 f_max dt))), n = floor(t/h)
+ * the noise step index and R_m independent standard normal numbers.  The taps H_j are the
+ * cosine transform of sqrt(theta(f_k, T)) on the grid f_k = (k - N_f)/(2 N_f h),
+ * k = 0..2N_f-1, theta(omega, T) = hbar omega [1/2 + 1/(exp(hbar omega/kT) - 1)], times the
+ * zero-order-hold correction alpha sin(pi f dt)/sin(pi f h) (the force is held for alpha
+ * steps).  Then the random force, held piecewise constant, has the two-sided power spectral
+ * density 2 m gamma theta(f, T) at the grid frequencies (|f| <= f_max); classical limit:
+ * H_j = sqrt(kT) delta_{j,N_f}, i.e. the Langevin force.
+ *
+ * Random numbers: counter-based Philox4x32-10 (Salmon et al., SC11), keyed by (seed, atom tag,
+ * noise step index); the Cartesian component selects the output lane.  So R does not depend on
+ * which rank owns the atom, and any past normal can be regenerated: the per-atom ring buffer of
+ * the last 2N_f normals (float32) is only a cache.
+ *
+ * Units follow the LAMMPS conventions (boltz, hplanck, mvv2e, ftm2v of the unit style).
+ */
+#ifndef QFE_QTB_NOISE_H
+#define QFE_QTB_NOISE_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace qfe {
+
+// ---------------------------------------------------------------- random numbers
+
+/// Philox4x32-10 block: out = Philox(counter, key) (Random123 reference algorithm).
+void philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+
+/// The three standard normal numbers R_{n}(tag) (x, y, z) for one atom and noise step.
+void qtb_normals(uint32_t seed, int64_t tag, int64_t noise_index, double out[3]);
+
+// ---------------------------------------------------------------- units and spectra
+
+/// Unit constants in the LAMMPS convention (see LAMMPS Force class).
+struct QTBUnits {
+  double boltz;     // Boltzmann constant, energy/K
+  double hplanck;   // Planck constant h (not hbar), energy*time
+  double mvv2e;     // mass*velocity^2 -> energy
+  double ftm2v;     // force*time/mass -> velocity
+};
+
+/// LAMMPS `units metal` constants (eV, A, ps, amu), as LAMMPS's Force sets them.
+QTBUnits qtb_units_lammps_metal();
+
+/// theta(f, T) = h|f| [1/2 + 1/(exp(h|f|/kT) - 1)] (energy; f in 1/time), kT at f = 0.
+double qtb_theta(double frequency, double temperature, const QTBUnits &units);
+
+// ---------------------------------------------------------------- bath
+
+struct QTBParameters {
+  double temperature = 300.0;   // target quantum temperature (K)
+  double damp = 1.0;            // 1/gamma (time units)
+  double f_max = 200.0;         // upper cutoff frequency (1/time units)
+  int n_f = 100;                // frequency grid size N_f (filter has 2 N_f taps)
+  int64_t seed = 880302;        // positive
+  double dt = 0.001;            // MD timestep (time units)
+};
+
+/// Throws std::invalid_argument naming the offending parameter (T < 0, damp <= 0,
+/// f_max <= 0 or above the Nyquist frequency 1/(2 dt), N_f < 1, seed outside [1, 2^32-1],
+/// dt <= 0).
+void qtb_validate(const QTBParameters &p);
+
+/// noise interval multiple alpha = int(1/(2 f_max dt)) (>= 1 for valid parameters).
+int qtb_alpha(double f_max, double dt);
+
+class QTBBath {
+ public:
+  QTBBath(const QTBParameters &params, const QTBUnits &units);
+
+  const QTBParameters &parameters() const { return params_; }
+  const QTBUnits &units() const { return units_; }
+  int alpha() const { return alpha_; }
+  double noise_interval() const { return h_; }                  // h = alpha dt
+  double cutoff_frequency() const { return 0.5 / h_; }          // effective f_max = 1/(2h)
+  int ring_length() const { return 2 * params_.n_f; }           // L = 2 N_f normals per component
+  int floats_per_atom() const { return 3 * ring_length(); }     // per-atom cache size (float32)
+  double temperature() const { return params_.temperature; }
+  const std::vector<double> &taps() const { return taps_; }     // H_j, j = 0..L-1 (sqrt energy)
+
+  /// Rebuild the filter for a new target temperature (no-op when unchanged).
+  void set_temperature(double temperature);
+
+  /// Noise step index of MD step `step`: floor(step / alpha).
+  int64_t noise_index(int64_t step) const;
+
+  /// Mark a per-atom cache as invalid; the next update() regenerates it.
+  static void invalidate(float *ring);
+  static bool is_valid(const float *ring);
+
+  /// Bring one atom's cache from noise index `cached` to `target`: draws only the missing
+  /// normals when 0 < target - cached <= L, regenerates everything when the cache is invalid
+  /// or the gap is larger or negative.  Returns the number of normals (per component) drawn.
+  int update(float *ring, int64_t tag, int64_t cached, int64_t target) const;
+
+  /// Bath force on one atom at noise index n (cache must be up to date):
+  /// out[c] = float( sqrt(2 m gamma/(mvv2e h))/ftm2v * sum_j H_j R_{n-j,c} - m gamma v[c]/ftm2v ).
+  /// The result is rounded to float32 so that it can be stored and reapplied exactly.
+  void force(const float *ring, int64_t n, double mass, const double v[3], float out[3]) const;
+
+  /// Random part only (no friction), in force units, not rounded.
+  void random_force(const float *ring, int64_t n, double mass, double out[3]) const;
+
+ private:
+  void build_filter();
+
+  QTBParameters params_;
+  QTBUnits units_;
+  int alpha_ = 1;
+  double h_ = 0.0;
+  double gamma_ = 1.0;
+  std::vector<double> taps_;         // H_j
+  std::vector<float> taps_wrapped_;  // Q[m] = H[(L-1-m) mod L], m = 0..2L-2, padded
+  std::vector<double> cos_table_;    // cos(pi m / N_f), m = 0..L-1
+};
+
+}    // namespace qfe
+
+#endif

@@ -1,0 +1,197 @@
+/* C API of the qfe QTB noise kernel (libqfe_qtb.so), bound from Python by qfe.qtb.noise_kernel.
+ *
+ * Opaque handle, integer status codes (0 = success), the message of the last failure of the
+ * calling thread from qfe_qtb_last_error().  No C++ exception crosses this boundary.
+ *
+ * Per-atom caches are owned by the caller: `floats_per_atom` float32 per atom, contiguous
+ * (atom-major), plus one int64 `ring_index` shared by all atoms (the noise index the caches are
+ * valid for; any value < -2^62 means "nothing cached yet").
+ */
+
+#include "qtb_noise.h"
+
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#define QFE_API extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+thread_local std::string last_error;
+
+enum Status { OK = 0, INVALID_ARGUMENT = 1, NULL_POINTER = 2, INTERNAL = 3 };
+
+int fail(int code, const std::string &message)
+{
+  last_error = message;
+  return code;
+}
+
+template <typename F> int guarded(F &&body)
+{
+  try {
+    body();
+    return OK;
+  } catch (const std::invalid_argument &e) {
+    return fail(INVALID_ARGUMENT, e.what());
+  } catch (const std::bad_alloc &) {
+    return fail(INTERNAL, "out of memory");
+  } catch (const std::exception &e) {
+    return fail(INTERNAL, e.what());
+  } catch (...) {
+    return fail(INTERNAL, "unknown C++ exception");
+  }
+}
+
+constexpr int64_t kNothingCached = INT64_MIN / 2;
+
+}    // namespace
+
+struct qfe_qtb_bath {
+  qfe::QTBBath bath;
+};
+
+QFE_API const char *qfe_qtb_last_error(void)
+{
+  return last_error.c_str();
+}
+
+QFE_API int qfe_qtb_abi_version(void)
+{
+  return 1;
+}
+
+QFE_API int qfe_qtb_philox4x32_10(const uint32_t *counter, const uint32_t *key, uint32_t *out)
+{
+  if (!counter || !key || !out) return fail(NULL_POINTER, "null pointer argument");
+  qfe::philox4x32_10(counter, key, out);
+  return OK;
+}
+
+/// normals for `count` consecutive noise indices first..first+count-1 of one atom: out[count][3]
+QFE_API int qfe_qtb_normals(int64_t seed, int64_t tag, int64_t first, int64_t count, double *out)
+{
+  if (!out) return fail(NULL_POINTER, "null pointer argument");
+  if (seed < 1 || seed > 4294967295LL)
+    return fail(INVALID_ARGUMENT, "seed must be an integer in [1, 4294967295] (got " +
+                                      std::to_string(seed) + ")");
+  if (count < 0) return fail(INVALID_ARGUMENT, "count must be >= 0");
+  for (int64_t i = 0; i < count; ++i)
+    qfe::qtb_normals(static_cast<uint32_t>(seed), tag, first + i, out + 3 * i);
+  return OK;
+}
+
+QFE_API int qfe_qtb_units_lammps_metal(double *out4)
+{
+  if (!out4) return fail(NULL_POINTER, "null pointer argument");
+  const qfe::QTBUnits u = qfe::qtb_units_lammps_metal();
+  out4[0] = u.boltz;
+  out4[1] = u.hplanck;
+  out4[2] = u.mvv2e;
+  out4[3] = u.ftm2v;
+  return OK;
+}
+
+/// units4 = {boltz, hplanck, mvv2e, ftm2v}
+QFE_API int qfe_qtb_bath_create(double temperature, double damp, double f_max, int n_f,
+                                int64_t seed, double dt, const double *units4,
+                                qfe_qtb_bath **out)
+{
+  if (!out || !units4) return fail(NULL_POINTER, "null pointer argument");
+  *out = nullptr;
+  return guarded([&] {
+    qfe::QTBParameters p;
+    p.temperature = temperature;
+    p.damp = damp;
+    p.f_max = f_max;
+    p.n_f = n_f;
+    p.seed = seed;
+    p.dt = dt;
+    qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
+    *out = new qfe_qtb_bath{qfe::QTBBath(p, u)};
+  });
+}
+
+QFE_API void qfe_qtb_bath_destroy(qfe_qtb_bath *bath)
+{
+  delete bath;
+}
+
+/// info: alpha, ring length L = 2 N_f, floats per atom (3 L)
+QFE_API int qfe_qtb_bath_sizes(const qfe_qtb_bath *bath, int *alpha, int *ring_length,
+                               int *floats_per_atom)
+{
+  if (!bath || !alpha || !ring_length || !floats_per_atom)
+    return fail(NULL_POINTER, "null pointer argument");
+  *alpha = bath->bath.alpha();
+  *ring_length = bath->bath.ring_length();
+  *floats_per_atom = bath->bath.floats_per_atom();
+  return OK;
+}
+
+/// info: noise interval h, effective cutoff 1/(2h), current temperature
+QFE_API int qfe_qtb_bath_times(const qfe_qtb_bath *bath, double *h, double *cutoff,
+                               double *temperature)
+{
+  if (!bath || !h || !cutoff || !temperature) return fail(NULL_POINTER, "null pointer argument");
+  *h = bath->bath.noise_interval();
+  *cutoff = bath->bath.cutoff_frequency();
+  *temperature = bath->bath.temperature();
+  return OK;
+}
+
+QFE_API int qfe_qtb_bath_set_temperature(qfe_qtb_bath *bath, double temperature)
+{
+  if (!bath) return fail(NULL_POINTER, "null pointer argument");
+  return guarded([&] { bath->bath.set_temperature(temperature); });
+}
+
+/// filter taps H_j, j = 0..2N_f-1 (sqrt(energy) units)
+QFE_API int qfe_qtb_bath_taps(const qfe_qtb_bath *bath, double *out)
+{
+  if (!bath || !out) return fail(NULL_POINTER, "null pointer argument");
+  const auto &t = bath->bath.taps();
+  for (size_t i = 0; i < t.size(); ++i) out[i] = t[i];
+  return OK;
+}
+
+QFE_API int64_t qfe_qtb_nothing_cached(void)
+{
+  return kNothingCached;
+}
+
+/// Bath forces (friction + random, float32-rounded, stored as double) on `count` atoms at MD
+/// step `step`.  tags[count], masses[count], velocities[count][3], caches[count][floats_per_atom]
+/// (updated in place), *ring_index (in: noise index the caches hold, out: the new one),
+/// forces[count][3] (out).  Atoms whose cache is invalid are regenerated from the counters.
+QFE_API int qfe_qtb_bath_forces(const qfe_qtb_bath *bath, int64_t count, const int64_t *tags,
+                                const double *masses, const double *velocities, int64_t step,
+                                float *caches, int64_t *ring_index, double *forces)
+{
+  if (!bath || !ring_index || (count > 0 && (!tags || !masses || !velocities || !caches || !forces)))
+    return fail(NULL_POINTER, "null pointer argument");
+  if (count < 0) return fail(INVALID_ARGUMENT, "count must be >= 0");
+  for (int64_t i = 0; i < count; ++i)
+    if (!(masses[i] > 0.0) || !std::isfinite(masses[i]))
+      return fail(INVALID_ARGUMENT, "mass of atom " + std::to_string(i) + " (tag " +
+                                        std::to_string(tags[i]) + ") must be > 0 (got " +
+                                        std::to_string(masses[i]) + ")");
+  return guarded([&] {
+    const qfe::QTBBath &b = bath->bath;
+    const int64_t n = b.noise_index(step);
+    const int64_t stride = b.floats_per_atom();
+    for (int64_t i = 0; i < count; ++i) {
+      float *ring = caches + i * stride;
+      if (*ring_index <= kNothingCached) qfe::QTBBath::invalidate(ring);
+      b.update(ring, tags[i], *ring_index, n);
+      float f[3];
+      b.force(ring, n, masses[i], velocities + 3 * i, f);
+      for (int c = 0; c < 3; ++c) forces[3 * i + c] = f[c];
+    }
+    *ring_index = n;
+  });
+}

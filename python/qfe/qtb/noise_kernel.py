@@ -1,0 +1,288 @@
+"""ctypes binding of the QTB noise kernel (``libqfe_qtb.so``), the code ``fix qtb`` runs.
+
+The LAMMPS plugin and this library link the same compiled kernel, so for the same
+(seed, atom IDs, masses, velocities, step) :meth:`QTBBath.forces` returns bit-for-bit the bath
+force that ``fix qtb`` adds in LAMMPS.  Units follow LAMMPS: pass the unit constants of the
+LAMMPS unit style (:func:`lammps_metal_units` for ``units metal``: eV, A, ps, amu, K).
+
+>>> bath = QTBBath(temperature=300.0, damp=0.1, f_max=100.0, n_f=50, seed=42, timestep=0.001)
+>>> f = bath.forces(step=0, tags=[1, 2], masses=[1.008, 1.008], velocities=np.zeros((2, 3)))
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from qfe._plugin_path import NOISE_LIBRARY_FILENAME, plugin_dir
+
+__all__ = [
+    "QTBBath",
+    "QTBKernelError",
+    "UnitConstants",
+    "lammps_metal_units",
+    "philox4x32_10",
+    "normals",
+    "load_library",
+]
+
+_LIB = None
+_c_double_p = ctypes.POINTER(ctypes.c_double)
+_c_float_p = ctypes.POINTER(ctypes.c_float)
+_c_int64_p = ctypes.POINTER(ctypes.c_int64)
+_c_uint32_p = ctypes.POINTER(ctypes.c_uint32)
+_c_int_p = ctypes.POINTER(ctypes.c_int)
+
+
+class QTBKernelError(RuntimeError):
+    """A failure reported by the C kernel (message from ``qfe_qtb_last_error``)."""
+
+
+def load_library(path: str | None = None) -> ctypes.CDLL:
+    """Load ``libqfe_qtb.so`` (installed next to the LAMMPS plugin) once and declare its API."""
+    global _LIB
+    if _LIB is not None and path is None:
+        return _LIB
+    path = path or os.path.join(plugin_dir(), NOISE_LIBRARY_FILENAME)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"QTB noise library not found at {path}; qfe was installed without its compiled "
+            "part (reinstall with `make venv` or `pip install .`)")
+    lib = ctypes.CDLL(path)
+    sig = {
+        "qfe_qtb_last_error": (ctypes.c_char_p, []),
+        "qfe_qtb_abi_version": (ctypes.c_int, []),
+        "qfe_qtb_philox4x32_10": (ctypes.c_int, [_c_uint32_p, _c_uint32_p, _c_uint32_p]),
+        "qfe_qtb_normals": (ctypes.c_int, [ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                                           ctypes.c_int64, _c_double_p]),
+        "qfe_qtb_units_lammps_metal": (ctypes.c_int, [_c_double_p]),
+        "qfe_qtb_bath_create": (ctypes.c_int, [ctypes.c_double, ctypes.c_double, ctypes.c_double,
+                                               ctypes.c_int, ctypes.c_int64, ctypes.c_double,
+                                               _c_double_p, ctypes.POINTER(ctypes.c_void_p)]),
+        "qfe_qtb_bath_destroy": (None, [ctypes.c_void_p]),
+        "qfe_qtb_bath_sizes": (ctypes.c_int, [ctypes.c_void_p, _c_int_p, _c_int_p, _c_int_p]),
+        "qfe_qtb_bath_times": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
+                                              _c_double_p]),
+        "qfe_qtb_bath_set_temperature": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_double]),
+        "qfe_qtb_bath_taps": (ctypes.c_int, [ctypes.c_void_p, _c_double_p]),
+        "qfe_qtb_nothing_cached": (ctypes.c_int64, []),
+        "qfe_qtb_bath_forces": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64, _c_int64_p,
+                                               _c_double_p, _c_double_p, ctypes.c_int64,
+                                               _c_float_p, _c_int64_p, _c_double_p]),
+    }
+    for name, (restype, argtypes) in sig.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    if lib.qfe_qtb_abi_version() != 1:
+        raise QTBKernelError(f"{path}: unexpected ABI version {lib.qfe_qtb_abi_version()}")
+    if path == os.path.join(plugin_dir(), NOISE_LIBRARY_FILENAME):
+        _LIB = lib
+    return lib
+
+
+def _check(lib, status: int, exc=QTBKernelError) -> None:
+    if status != 0:
+        message = lib.qfe_qtb_last_error().decode()
+        raise (ValueError if status == 1 else exc)(message)
+
+
+def _ptr(array, ctype):
+    return array.ctypes.data_as(ctypes.POINTER(ctype))
+
+
+@dataclass(frozen=True)
+class UnitConstants:
+    """LAMMPS unit-style constants used by the kernel."""
+
+    boltz: float     # Boltzmann constant, energy/K
+    hplanck: float   # Planck constant h, energy*time
+    mvv2e: float     # mass*velocity^2 -> energy
+    ftm2v: float     # force*time/mass -> velocity
+
+    def as_array(self) -> np.ndarray:
+        return np.array([self.boltz, self.hplanck, self.mvv2e, self.ftm2v], dtype=np.float64)
+
+
+def lammps_metal_units() -> UnitConstants:
+    """The constants LAMMPS uses for ``units metal`` (from the kernel, so they cannot drift)."""
+    lib = load_library()
+    out = np.zeros(4)
+    _check(lib, lib.qfe_qtb_units_lammps_metal(_ptr(out, ctypes.c_double)))
+    return UnitConstants(*map(float, out))
+
+
+def philox4x32_10(counter, key) -> np.ndarray:
+    """One Philox4x32-10 block (4 uint32) for a 4-word counter and a 2-word key."""
+    lib = load_library()
+    c = np.ascontiguousarray(counter, dtype=np.uint32)
+    k = np.ascontiguousarray(key, dtype=np.uint32)
+    if c.shape != (4,) or k.shape != (2,):
+        raise ValueError(f"counter must have 4 words and key 2 (got {c.shape}, {k.shape})")
+    out = np.zeros(4, dtype=np.uint32)
+    _check(lib, lib.qfe_qtb_philox4x32_10(_ptr(c, ctypes.c_uint32), _ptr(k, ctypes.c_uint32),
+                                          _ptr(out, ctypes.c_uint32)))
+    return out
+
+
+def normals(seed: int, tag: int, first: int, count: int) -> np.ndarray:
+    """Standard normals R_n (shape (count, 3): x, y, z) of atom `tag` for noise steps
+    first..first+count-1, exactly as the bath draws them."""
+    lib = load_library()
+    out = np.zeros((int(count), 3))
+    _check(lib, lib.qfe_qtb_normals(int(seed), int(tag), int(first), int(count),
+                                    _ptr(out, ctypes.c_double)))
+    return out
+
+
+class QTBBath:
+    """Quantum thermal bath force on a set of atoms (friction + colored noise).
+
+    Parameters (LAMMPS ``fix qtb`` keywords and units)
+    ----------
+    temperature : target quantum temperature (K), >= 0
+    damp : 1/gamma (time units, ps in metal), > 0
+    f_max : upper cutoff frequency (1/time units, THz in metal), <= 1/(2 timestep)
+    n_f : frequency grid size N_f (the filter has 2 N_f taps)
+    seed : positive integer (< 2^32)
+    timestep : MD timestep (time units)
+    units : :class:`UnitConstants`; default LAMMPS ``metal``
+
+    The per-atom cache (ring buffer of past normals, float32) is kept in this object and
+    regenerated from the counters when the set of atom IDs changes.
+
+    Reproducing a LAMMPS ``fix nve`` + ``fix qtb`` trajectory: LAMMPS calls the bath at step t
+    (``step=t``) with the velocities as they are after ``fix nve``'s first half kick and drift,
+    v(t-1) + (dt/2) f(t-1) ftm2v/m, and adds the returned float32-valued force to f(t) with one
+    double addition; the run's setup (step t0) uses the full-step velocities, except that a
+    continued run or a restart reapplies the force stored at that step.  The masses are the
+    per-type masses, the atom IDs LAMMPS's tags.
+    """
+
+    def __init__(self, temperature: float = 300.0, damp: float = 1.0, f_max: float = 200.0,
+                 n_f: int = 100, seed: int = 880302, timestep: float = 0.001,
+                 units: UnitConstants | None = None):
+        self._lib = load_library()
+        self.units = units or lammps_metal_units()
+        if isinstance(n_f, float) and not float(n_f).is_integer():
+            raise ValueError(f"n_f must be an integer (got {n_f})")
+        if isinstance(seed, float) and not float(seed).is_integer():
+            raise ValueError(f"seed must be an integer (got {seed})")
+        handle = ctypes.c_void_p()
+        u = self.units.as_array()
+        _check(self._lib, self._lib.qfe_qtb_bath_create(
+            float(temperature), float(damp), float(f_max), int(n_f), int(seed), float(timestep),
+            _ptr(u, ctypes.c_double), ctypes.byref(handle)))
+        self._handle = handle
+        self.damp = float(damp)
+        self.f_max = float(f_max)
+        self.n_f = int(n_f)
+        self.seed = int(seed)
+        self.timestep = float(timestep)
+        a, L, fpa = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
+        _check(self._lib, self._lib.qfe_qtb_bath_sizes(handle, ctypes.byref(a), ctypes.byref(L),
+                                                      ctypes.byref(fpa)))
+        self.alpha, self.ring_length, self.floats_per_atom = a.value, L.value, fpa.value
+        self._tags = None
+        self._cache = None
+        self._ring_index = ctypes.c_int64(self._lib.qfe_qtb_nothing_cached())
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle:
+            self._lib.qfe_qtb_bath_destroy(handle)
+            self._handle = None
+
+    # --- properties
+    def _times(self):
+        h, fc, t = ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+        _check(self._lib, self._lib.qfe_qtb_bath_times(self._handle, ctypes.byref(h),
+                                                      ctypes.byref(fc), ctypes.byref(t)))
+        return h.value, fc.value, t.value
+
+    @property
+    def noise_interval(self) -> float:
+        """h = alpha * timestep: the random force is refreshed every h (time units)."""
+        return self._times()[0]
+
+    @property
+    def cutoff_frequency(self) -> float:
+        """Effective cutoff frequency 1/(2h) (1/time units)."""
+        return self._times()[1]
+
+    @property
+    def temperature(self) -> float:
+        return self._times()[2]
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        _check(self._lib, self._lib.qfe_qtb_bath_set_temperature(self._handle, float(value)))
+
+    @property
+    def taps(self) -> np.ndarray:
+        """Filter taps H_j, j = 0..2N_f-1 (sqrt(energy)); H_0 multiplies the newest normal."""
+        out = np.zeros(self.ring_length)
+        _check(self._lib, self._lib.qfe_qtb_bath_taps(self._handle, _ptr(out, ctypes.c_double)))
+        return out
+
+    @property
+    def bytes_per_atom(self) -> int:
+        """Per-atom state of ``fix qtb``: the float32 ring (6 N_f) plus the stored force (3)."""
+        return 4 * (self.floats_per_atom + 3)
+
+    def noise_index(self, step: int) -> int:
+        """floor(step / alpha)."""
+        return int(step) // self.alpha
+
+    def reset(self) -> None:
+        """Forget the cached normals (they are regenerated on the next call)."""
+        self._tags = None
+        self._cache = None
+        self._ring_index = ctypes.c_int64(self._lib.qfe_qtb_nothing_cached())
+
+    def forces(self, step: int, tags, masses, velocities) -> np.ndarray:
+        """Bath force (n, 3) at MD step `step` on atoms with IDs `tags` (n,), masses (n,)
+        (mass units) and velocities (n, 3) (velocity units): -m gamma v + random force,
+        rounded to float32 like ``fix qtb`` applies it."""
+        tags = np.ascontiguousarray(tags, dtype=np.int64).reshape(-1)
+        n = tags.shape[0]
+        masses = np.ascontiguousarray(np.broadcast_to(np.asarray(masses, dtype=np.float64),
+                                                      (n,)))
+        velocities = np.ascontiguousarray(velocities, dtype=np.float64)
+        if velocities.shape != (n, 3):
+            raise ValueError(f"velocities must have shape ({n}, 3), got {velocities.shape}")
+        if n and np.unique(tags).size != n:
+            raise ValueError("atom IDs (tags) must be unique")
+        if self._tags is None or self._tags.shape != tags.shape or np.any(self._tags != tags):
+            self._tags = tags.copy()
+            self._cache = np.full((n, self.floats_per_atom), np.nan, dtype=np.float32)
+            self._ring_index = ctypes.c_int64(self._lib.qfe_qtb_nothing_cached())
+        out = np.zeros((n, 3))
+        _check(self._lib, self._lib.qfe_qtb_bath_forces(
+            self._handle, n, _ptr(tags, ctypes.c_int64), _ptr(masses, ctypes.c_double),
+            _ptr(velocities, ctypes.c_double), int(step), _ptr(self._cache, ctypes.c_float),
+            ctypes.byref(self._ring_index), _ptr(out, ctypes.c_double)))
+        return out
+
+    def random_force_intervals(self, tag: int, mass: float, first_index: int, count: int
+                               ) -> np.ndarray:
+        """Random force (friction excluded) on one atom for noise intervals
+        first..first+count-1, shape (count, 3); the force is constant over each interval
+        (alpha MD steps).  Leaves the bath's own cache untouched."""
+        saved = (self._tags, self._cache, self._ring_index)
+        self.reset()
+        out = np.zeros((int(count), 3))
+        zero_v = np.zeros((1, 3))
+        try:
+            for k in range(int(count)):
+                out[k] = self.forces((first_index + k) * self.alpha, [tag], [mass], zero_v)[0]
+        finally:
+            self._tags, self._cache, self._ring_index = saved
+        return out
+
+    def __repr__(self):
+        return (f"QTBBath(temperature={self.temperature}, damp={self.damp}, f_max={self.f_max}, "
+                f"n_f={self.n_f}, seed={self.seed}, timestep={self.timestep}; alpha={self.alpha})")

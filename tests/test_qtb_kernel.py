@@ -1,0 +1,192 @@
+"""The QTB noise kernel through its ctypes binding: generator, filter, spectrum, forces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from qfe.qtb import spectrum
+from qfe.qtb.noise_kernel import QTBBath, lammps_metal_units, normals, philox4x32_10
+
+
+# --- counter-based generator
+
+def test_philox_known_answers():
+    # Known-answer vectors of Philox4x32-10 published with Random123 (kat_vectors)
+    assert [hex(x) for x in philox4x32_10([0, 0, 0, 0], [0, 0])] == \
+        ["0x6627e8d5", "0xe169c58d", "0xbc57ac4c", "0x9b00dbd8"]
+    assert [hex(x) for x in philox4x32_10([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2)] == \
+        ["0x408f276d", "0x41c83b0e", "0xa20bc7c6", "0x6d5451fd"]
+    assert [hex(x) for x in philox4x32_10([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344],
+                                          [0xA4093822, 0x299F31D0])] == \
+        ["0xd16cfe09", "0x94fdcceb", "0x5001e420", "0x24126ea1"]
+
+
+def test_normals_moments_and_independence():
+    z = np.concatenate([normals(seed=17, tag=t, first=0, count=20000) for t in (1, 2, 1000)])
+    n = z.size
+    assert abs(z.mean()) < 5 / np.sqrt(n)
+    assert abs(z.var() - 1) < 5 * np.sqrt(2 / n)
+    kurt = np.mean(z ** 4) / np.mean(z ** 2) ** 2
+    assert abs(kurt - 3) < 5 * np.sqrt(96 / n)
+    corr = np.corrcoef(z.T)
+    assert np.all(np.abs(corr[np.triu_indices(3, 1)]) < 5 / np.sqrt(z.shape[0]))
+    # lag-1 autocorrelation of the noise-step sequence
+    x = normals(17, 5, 0, 50000)[:, 0]
+    assert abs(np.corrcoef(x[1:], x[:-1])[0, 1]) < 5 / np.sqrt(x.size)
+
+
+def test_normals_are_a_pure_function_of_counters():
+    a = normals(99, 7, 0, 100)
+    b = normals(99, 7, 40, 10)
+    assert np.array_equal(a[40:50], b)
+    assert not np.allclose(normals(99, 8, 0, 100), a)     # other atom
+    assert not np.allclose(normals(98, 7, 0, 100), a)     # other seed
+    # 64-bit atom IDs and negative noise indices are valid counters
+    assert np.all(np.isfinite(normals(99, 2**40 + 3, -5, 10)))
+
+
+# --- filter and spectrum
+
+def test_units_are_lammps_metal():
+    u = lammps_metal_units()
+    assert u.boltz == 8.617343e-5 and u.hplanck == 4.135667403e-3
+    assert u.mvv2e == 1.0364269e-4 and u.ftm2v == pytest.approx(1 / 1.0364269e-4, rel=1e-15)
+
+
+def test_alpha_and_cutoff():
+    bath = QTBBath(temperature=300, damp=0.1, f_max=200, n_f=100, seed=1, timestep=0.0005)
+    assert bath.alpha == 5 and bath.noise_interval == pytest.approx(0.0025)
+    assert bath.cutoff_frequency == pytest.approx(200.0)
+    bath = QTBBath(temperature=300, damp=0.1, f_max=150, n_f=100, seed=1, timestep=0.0005)
+    assert bath.alpha == 6 and bath.cutoff_frequency == pytest.approx(1 / (2 * 6 * 0.0005))
+    # f_max exactly at the Nyquist frequency is allowed (alpha = 1)
+    assert QTBBath(f_max=1000.0, timestep=0.0005).alpha == 1
+    assert bath.bytes_per_atom == 4 * (6 * 100 + 3)
+    assert bath.bytes_per_atom * 2 == 8 * (6 * 100 + 3)   # half of LAMMPS's fix qtb
+
+
+@pytest.mark.parametrize("alpha_dt", [(1, 0.002), (4, 0.0005)])
+def test_filter_realises_theta_on_the_grid(alpha_dt):
+    """|H(f_k)|^2 * hold^2 / alpha^2 = theta(f_k, T) at the grid frequencies: the discrete
+    filter and its hold correction reproduce the target spectrum exactly there."""
+    alpha, dt = alpha_dt
+    f_max = 1.0 / (2 * alpha * dt)
+    u = lammps_metal_units()
+    hbar = u.hplanck / (2 * np.pi)
+    T, n_f, damp, mass = 150.0, 64, 0.1, 2.0
+    bath = QTBBath(temperature=T, damp=damp, f_max=f_max, n_f=n_f, seed=3, timestep=dt)
+    assert bath.alpha == alpha
+    h = bath.noise_interval
+    fk = (np.arange(2 * n_f) - n_f) / (2 * n_f * h)
+    fk = fk[fk != 0]
+    psd = spectrum.held_force_psd(bath.taps, alpha, dt, fk, mass, damp, u.mvv2e, u.ftm2v)
+    target = 2 * mass / damp * spectrum.theta(2 * np.pi * fk, T, hbar=hbar, kb=u.boltz) \
+        / u.mvv2e / u.ftm2v ** 2
+    np.testing.assert_allclose(psd, target, rtol=1e-9)
+    # classical limit: flat spectrum kT, taps -> sqrt(kT) at lag N_f (alpha = 1 only)
+    if alpha == 1:
+        hot = QTBBath(temperature=1e7, damp=damp, f_max=f_max, n_f=n_f, seed=3, timestep=dt)
+        taps = hot.taps / np.sqrt(u.boltz * 1e7)
+        assert taps[n_f] == pytest.approx(1.0, abs=1e-3)
+        assert np.max(np.abs(np.delete(taps, n_f))) < 1e-3
+
+
+def test_realised_noise_spectrum_matches_theta():
+    """PSD of the random force the kernel produces (one atom, 3 components, 2^15 noise steps)
+    vs 2 m gamma theta(f, T): agreement in frequency bands within 5 sigma."""
+    u = lammps_metal_units()
+    hbar = u.hplanck / (2 * np.pi)
+    T, n_f, damp, mass, dt, alpha = 100.0, 100, 0.1, 1.00794, 0.001, 1
+    bath = QTBBath(temperature=T, damp=damp, f_max=500.0, n_f=n_f, seed=11, timestep=dt)
+    n = 2 ** 15
+    forces = bath.random_force_intervals(tag=3, mass=mass, first_index=0, count=n)
+    h = bath.noise_interval
+    nseg = 512
+    f, p = signal.welch(forces, fs=1 / h, nperseg=nseg, return_onesided=False, axis=0,
+                        window="boxcar", detrend=False)
+    p = p.mean(axis=1)            # average x, y, z
+    expected = spectrum.held_force_psd(bath.taps, alpha, dt, f, mass, damp, u.mvv2e, u.ftm2v)
+    target = 2 * mass / damp * spectrum.theta(2 * np.pi * f, T, hbar=hbar, kb=u.boltz) \
+        / u.mvv2e / u.ftm2v ** 2
+    # between grid points the 2N_f-tap filter interpolates theta (N_f = 100: within 1%)
+    inner = np.abs(f) < 0.9 / (2 * h)
+    np.testing.assert_allclose(expected[inner], target[inner], rtol=0.01)
+    # bands of 8 bins; each bin averages 3 components x (n / nseg) segments (periodogram chi2)
+    nbin = 8
+    m = (f.size // nbin) * nbin
+    order = np.argsort(f)
+    pb = p[order][:m].reshape(-1, nbin).mean(axis=1)
+    eb = expected[order][:m].reshape(-1, nbin).mean(axis=1)
+    rel_sigma = 1 / np.sqrt(3 * (n / nseg) * nbin)
+    assert np.all(np.abs(pb / eb - 1) < 5 * rel_sigma), np.max(np.abs(pb / eb - 1)) / rel_sigma
+    # quantum spectrum: much more power at high frequency than kT (zero point)
+    assert target.max() > 5 * 2 * mass / damp * u.boltz * T / u.mvv2e / u.ftm2v ** 2
+
+
+# --- forces
+
+def test_friction_and_force_rounding():
+    bath = QTBBath(temperature=50, damp=0.25, f_max=100, n_f=20, seed=5, timestep=0.001)
+    u = bath.units
+    tags, masses = np.array([4, 9]), np.array([6.94, 1.008])
+    v1 = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
+    f0 = bath.forces(10, tags, masses, np.zeros((2, 3)))
+    bath.reset()
+    f1 = bath.forces(10, tags, masses, v1)
+    friction = -masses[:, None] / 0.25 * v1 / u.ftm2v
+    np.testing.assert_allclose(f1 - f0, friction, rtol=1e-5, atol=1e-7)
+    assert np.array_equal(f1, f1.astype(np.float32).astype(np.float64))
+
+
+def test_force_does_not_depend_on_order_or_history():
+    """Same atom ID -> same force whatever the other atoms, their order (MPI ownership) or
+    whether the cache was built step by step or from scratch."""
+    kw = dict(temperature=300, damp=0.1, f_max=100, n_f=25, seed=77, timestep=0.001)
+    tags = np.arange(1, 9)
+    masses = np.full(8, 1.008)
+    v = np.random.default_rng(0).normal(size=(8, 3))
+    stepped = QTBBath(**kw)
+    for step in range(0, 301):
+        f_stepped = stepped.forces(step, tags, masses, v)
+    fresh = QTBBath(**kw)
+    perm = np.array([5, 2, 7])
+    f_sub = fresh.forces(300, tags[perm], masses[perm], v[perm])
+    assert np.array_equal(f_sub, f_stepped[perm])
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    (dict(temperature=-1.0), "temperature"),
+    (dict(damp=0.0), "damp"),
+    (dict(f_max=0.0), "f_max"),
+    (dict(f_max=600.0, timestep=0.001), "Nyquist"),
+    (dict(n_f=0), "N_f"),
+    (dict(seed=0), "seed"),
+    (dict(seed=2**32), "seed"),
+    (dict(seed=1.5), "seed"),
+    (dict(timestep=-0.001), "timestep"),
+])
+def test_bad_parameters_raise(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        QTBBath(**kwargs)
+
+
+def test_bad_arrays_raise():
+    bath = QTBBath(n_f=10)
+    with pytest.raises(ValueError, match="shape"):
+        bath.forces(0, [1, 2], [1.0, 1.0], np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="mass"):
+        bath.forces(0, [1], [-1.0], np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="unique"):
+        bath.forces(0, [1, 1], [1.0, 1.0], np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="temperature"):
+        bath.temperature = -3.0
+
+
+def test_einstein_kinetic_energy_limits():
+    from qfe.units import HBAR, KB
+    w = 100.0
+    assert spectrum.einstein_kinetic_energy(w, 0.0) == pytest.approx(HBAR * w / 4)
+    T = 1e6
+    assert spectrum.einstein_kinetic_energy(w, T) == pytest.approx(KB * T / 2, rel=1e-6)
