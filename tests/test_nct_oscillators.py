@@ -66,7 +66,7 @@ def train_1d(name, kT, n_levels, steps, batch, eval_batches, seed=0):
 
 @pytest.mark.parametrize("name", ["quartic0.1", "quartic1"])
 def test_quartic_oscillators_beta1(name):
-    f, err = train_1d(name, 1.0, 16, steps=500, batch=512, eval_batches=40)
+    f, err = train_1d(name, 1.0, 16, steps=300, batch=512, eval_batches=30)
     exact = exact_free_energy_1d(POTENTIALS[name], 1.0)
     gauss = gaussian_free_energy_1d(POTENTIALS[name], 1.0)[0]
     assert f > exact - 3.0 * err                 # variational bound

@@ -27,7 +27,8 @@ def fixed_state_params(occ, levels):
     """Occupation parameters that put all weight on the given levels."""
     logits = np.full((occ.n_modes, occ.n_levels), -1e4)
     logits[np.arange(occ.n_modes), levels] = 0.0
-    return {"logits": jnp.asarray(logits)}
+    return {"ladder": jnp.zeros_like(logits), "log_scale": jnp.zeros(occ.n_modes),
+            "logits": jnp.asarray(logits)}
 
 
 def marginal_cdf_2d(wf, fp, levels, axis, grid):

@@ -35,7 +35,9 @@ SETUP = textwrap.dedent("""
                               reference_positions=np.array([[0.0, 0, 0], [2.0, 2.0, 2.0]]),
                               k=1.0, k4=0.5)
         cfg = NCTConfig(temperature=300.0, n_levels=6, flow_depth=2, flow_width=8,
-                        batch_size=32, steps=24, checkpoint_every=4, progress=False, seed=3)
+                        batch_size=32, steps=24, checkpoint_every=4, progress=False, seed=3,
+                        gradient="score")     # the cheapest program to compile
+
         return Trainer(crystal_system(pot), cfg)
 """)
 
@@ -136,7 +138,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, trainer):
 
 def test_nan_potential_is_reported():
     system = model_system_1d(lambda x: 0.5 * x * x + jnp.where(jnp.abs(x) > 0.5, jnp.nan, 0.0))
-    trainer = Trainer(system, NCTConfig(temperature=1.0, n_levels=4, flow_elementwise=1,
+    trainer = Trainer(system, NCTConfig(temperature=1.0, n_levels=4, flow="identity",
                                         batch_size=64, steps=3, progress=False))
     with pytest.raises(NCTDivergenceError, match="local free energies"):
         trainer.train()
@@ -183,7 +185,7 @@ def test_cli(tmp_path, capsys):
 
     atoms = Atoms("Li2", positions=[[0, 0, 0], [2.0, 2.0, 2.0]], cell=4.0 * np.eye(3), pbc=True)
     ase.io.write(tmp_path / "POSCAR", atoms, format="vasp")
-    (tmp_path / "nct.toml").write_text("n_levels = 6\nflow_depth = 1\nflow_width = 8\n")
+    (tmp_path / "nct.toml").write_text("n_levels = 6\nflow = 'identity'\n")
     out = tmp_path / "out"
     rc = main(["nct", str(tmp_path / "POSCAR"), "--potential", "einstein:k=1.0,k4=0.3",
                "-T", "200", "--config", str(tmp_path / "nct.toml"), "--steps", "3",

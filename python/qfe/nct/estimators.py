@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qfe.nct._jax import jax, jnp
+from qfe.nct.basis import log_abs_hermite_and_dlog
 from qfe.nct.occupation import OccupationModel
 from qfe.nct.system import ModeSystem
 from qfe.nct.wavefunction import Wavefunction
@@ -121,19 +122,15 @@ class LocalEnergy:
         w = self.weights
         sqrt_w = jnp.sqrt(w)
         flow = self.wavefunction.flow
-        xi, _, dlog = self.wavefunction.xi_and_dlog(flow_params, q, n)
 
-        def f_xi(x):
-            return flow.forward(flow_params, x)[0]
+        def fwd(x):                                   # (xi, ln|det df/dq|)
+            return flow.forward(flow_params, x)
 
-        def h_c(x):
-            y, logdet = flow.forward(flow_params, x)
-            return jnp.dot(dlog, y) + 0.5 * logdet   # dlog is a constant for x-derivatives
-
-        grad_h = jax.grad(h_c)
-        g = grad_h(q)                                # = grad ln Psi
-        _, vjp_f = jax.vjp(f_xi, q)
-        energy_ratio = xi * xi - (2.0 * n + 1.0)     # phi''/phi, finite at nodes
+        (xi, _), vjp_fwd = jax.vjp(fwd, q)
+        _, dlog = log_abs_hermite_and_dlog(xi, n, self.wavefunction.n_max)
+        half = jnp.asarray(0.5, dtype=q.dtype)
+        g = vjp_fwd((dlog, half))[0]                  # grad ln Psi = Df^T l' + grad(ld)/2
+        energy_ratio = xi * xi - (2.0 * n + 1.0)      # phi''/phi, finite at nodes
 
         kv, kr = jax.random.split(key)
         vs = _rademacher(kv, (self.n_probes,) + q.shape)
@@ -141,10 +138,15 @@ class LocalEnergy:
 
         def probe(v, r):
             u = sqrt_w * v
-            _, s = jax.jvp(f_xi, (q,), (u,))
-            _, hu = jax.jvp(grad_h, (q,), (u,))
-            b = vjp_f(r * dlog)[0]
-            return jnp.sum(energy_ratio * s * s) + jnp.dot(u, hu) - jnp.sum(w * b * b)
+
+            def slope(eps):                          # d/deps (f, ld)(q + eps u)
+                return jax.jvp(lambda e: fwd(q + e * u), (eps,), (jnp.ones_like(eps),))[1]
+
+            zero = jnp.zeros((), dtype=q.dtype)
+            (s, _), (curv_f, curv_ld) = jax.jvp(slope, (zero,), (jnp.ones_like(zero),))
+            u_hess_u = jnp.dot(dlog, curv_f) + 0.5 * curv_ld     # u.hess(h_c).u, c = l'
+            b = vjp_fwd((r * dlog, jnp.zeros_like(half)))[0]     # Df^T (r * l')
+            return jnp.sum(energy_ratio * s * s) + u_hess_u - jnp.sum(w * b * b)
 
         lap = jnp.mean(jax.vmap(probe)(vs, rs)) + jnp.sum(w * g * g)
         return -0.5 * lap

@@ -150,15 +150,30 @@ class Trainer:
     # ---- jitted pieces ------------------------------------------------------------------
     def _build(self):
         objective, optimizer, sampler = self.objective, self.optimizer, self.sampler
+        schedules, occupation = self.schedules, self.occupation
 
-        def update(params, opt_state, batch, key):
-            (_, aux), grads = jax.value_and_grad(objective.loss, has_aux=True)(params, batch, key)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
+        def update(params, opt_state, batch, key, step):
             import optax
 
-            params = optax.apply_updates(params, updates)
-            norms = {name: optax.tree.norm(grads[name]) for name in grads}
-            return params, opt_state, aux, norms
+            (_, aux), grads = jax.value_and_grad(objective.loss, has_aux=True)(params, batch, key)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            # everything the host logs, reduced on the device (one small transfer per step)
+            info = {}
+            for name in ("free_energy", "energy", "potential", "kinetic"):
+                v = aux[name]
+                info[name] = jnp.mean(v)
+                info[name + "_err"] = jnp.std(v, ddof=1) / jnp.sqrt(v.size)
+            info["entropy"] = occupation.entropy(params["occupation"])     # S / kB (exact)
+            for name in ("occupation", "flow"):
+                info["grad_norm_" + name] = optax.tree.norm(grads.get(name, {}))
+                info["lr_" + name] = schedules[name](step)
+            finite = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(new_params)]
+            info["nonfinite_samples"] = jnp.sum(~jnp.isfinite(aux["free_energy"]))
+            info["finite"] = (jnp.all(jnp.stack(finite)) & (info["nonfinite_samples"] == 0)
+                              & jnp.isfinite(info["grad_norm_occupation"])
+                              & jnp.isfinite(info["grad_norm_flow"]))
+            return new_params, opt_state, info
 
         def local_values(params, batch, key):
             return objective.loss(params, batch, key)[1]
@@ -166,7 +181,6 @@ class Trainer:
         self._sample = jax.jit(sampler.sample)
         self._update = jax.jit(update)
         self._local_values = jax.jit(local_values)
-        self._entropy = jax.jit(self.occupation.entropy)
 
     def precompile(self, state: "TrainState") -> float:
         """Compile the sampling, update and evaluation programs for ``state``'s shapes ahead
@@ -176,7 +190,8 @@ class Trainer:
         sample = self._sample.lower(key, state.params, state.sampler_state).compile()
         shapes = jax.eval_shape(self._sample, key, state.params, state.sampler_state)[0]
         batch = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-        update = self._update.lower(state.params, state.opt_state, batch, key).compile()
+        update = self._update.lower(state.params, state.opt_state, batch, key,
+                                    jnp.asarray(0)).compile()
         local = self._local_values.lower(state.params, batch, key).compile()
         self._sample, self._update, self._local_values = sample, update, local
         return time.perf_counter() - t0
@@ -238,45 +253,27 @@ class Trainer:
     def step(self, state: TrainState) -> tuple[TrainState, dict]:
         t0 = time.perf_counter()
         key, k_samp, k_loss = jax.random.split(state.key, 3)
-        batch, sampler_state, info = self._sample(k_samp, state.params, state.sampler_state)
+        batch, sampler_state, sampler_info = self._sample(k_samp, state.params,
+                                                          state.sampler_state)
         self._prepare(batch)
-        params, opt_state, aux, norms = self._update(state.params, state.opt_state, batch,
-                                                     k_loss)
-        f = np.asarray(aux["free_energy"])
-        norms = {k: float(v) for k, v in norms.items()}
-        finite_params = all(bool(jnp.all(jnp.isfinite(x)))
-                            for x in jax.tree_util.tree_leaves(params))
-        if not (np.all(np.isfinite(f)) and all(np.isfinite(v) for v in norms.values())
-                and finite_params):
-            bad = int(np.sum(~np.isfinite(f)))
+        params, opt_state, info = self._update(state.params, state.opt_state, batch, k_loss,
+                                               jnp.asarray(state.step))
+        info = jax.device_get(info)
+        if not bool(info["finite"]):
             raise NCTDivergenceError(
-                f"non-finite values at step {state.step + 1}: {bad}/{f.size} local free "
-                f"energies, gradient norms {norms}, parameters finite: {finite_params}. "
-                f"Training stopped; the last checkpoint (if any) is from a good state. Try "
-                f"smaller learning rates (lr_flow = {self.config.lr_flow}), a larger batch or "
-                f"grad_clip.")
-        stats = self._summary(aux, state.params)
-        stats.update({"step": state.step + 1,
-                      "acceptance": float(info["acceptance"]),
-                      "grad_norm_occupation": norms.get("occupation", 0.0),
-                      "grad_norm_flow": norms.get("flow", 0.0),
-                      "lr_occupation": float(self.schedules["occupation"](state.step)),
-                      "lr_flow": float(self.schedules["flow"](state.step)),
+                f"non-finite values at step {state.step + 1}: "
+                f"{int(info['nonfinite_samples'])}/{self.config.batch_size} local free "
+                f"energies, gradient norms occupation {float(info['grad_norm_occupation']):.3g}"
+                f", flow {float(info['grad_norm_flow']):.3g}. Training stopped; the last "
+                f"checkpoint (if any) is from a good state. Try smaller learning rates "
+                f"(lr_flow = {self.config.lr_flow}), a larger batch or grad_clip.")
+        stats = {k: float(v) for k, v in info.items() if k not in ("finite", "nonfinite_samples")}
+        stats.update({"step": state.step + 1, "acceptance": float(sampler_info["acceptance"]),
                       "time": time.perf_counter() - t0})
         history = state.history          # shared, append-only host-side log
         history.append(stats)
         new = TrainState(params, opt_state, key, sampler_state, state.step + 1, history)
         return new, stats
-
-    def _summary(self, aux, params) -> dict:
-        """Batch means and standard errors (system units) of the local values."""
-        out = {}
-        for name in ("free_energy", "energy", "potential", "kinetic"):
-            v = np.asarray(aux[name])
-            out[name] = float(v.mean())
-            out[name + "_err"] = float(v.std(ddof=1) / np.sqrt(v.size))
-        out["entropy"] = float(self._entropy(params["occupation"]))   # S / kB (exact)
-        return out
 
     # ---- loop -------------------------------------------------------------------------------
     def train(self, state: TrainState | None = None, steps: int | None = None,
