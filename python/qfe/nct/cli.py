@@ -1,0 +1,94 @@
+"""``qfe nct``: NCT free energy of a crystal from the command line.
+
+    qfe nct POSCAR --potential default --temperature 100 --steps 500 --output runs/li100
+    qfe nct bcc.vasp --potential "morse:D=0.3,a=1.2,r0=3.0" --config nct.toml --set batch_size=128
+
+Options come from (lowest to highest priority) the defaults, a config file (TOML/JSON/YAML,
+optionally under a ``[nct]`` table), ``--set key=value`` pairs and the explicit flags.  A run
+with ``--output`` checkpoints there and resumes from it when started again.  Importing this
+module is cheap (no JAX); the handler imports the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "nct", help="variational quantum free energy of a crystal (neural canonical "
+                    "transformations, JAX)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("structure", help="structure file (POSCAR, CIF, extxyz, LAMMPS data, ...)")
+    p.add_argument("--potential", default="default",
+                   help="'default' (qfe Li model), a DeePMD model file, or an analytic model "
+                        "'einstein:k=..', 'pair-spring:k=..,cutoff=..', 'morse:D=..,a=..,r0=..'")
+    p.add_argument("--temperature", "-T", type=float, default=None, help="temperature in K")
+    p.add_argument("--config", help="config file (.toml, .json, .yaml)")
+    p.add_argument("--steps", type=int, default=None, help="training steps")
+    p.add_argument("--batch-size", type=int, default=None, dest="batch_size")
+    p.add_argument("--sampler", choices=["exact", "metropolis"], default=None)
+    p.add_argument("--kinetic", choices=["stochastic", "laplacian", "gradient"], default=None)
+    p.add_argument("--flow", choices=["realnvp", "identity"], default=None)
+    p.add_argument("--levels", type=int, default=None, dest="n_levels",
+                   help="occupation levels per mode (K >= 2)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--output", "-o", default=None, dest="output_dir",
+                   help="directory for checkpoint.pkl, result.json, history.csv, plots")
+    p.add_argument("--no-resume", action="store_false", dest="resume", default=None,
+                   help="start afresh even if OUTPUT has a checkpoint")
+    p.add_argument("--spectrum", action="store_true", default=None, dest="phonon_spectrum",
+                   help="also compute anharmonic single-phonon energies (costly)")
+    p.add_argument("--quiet", action="store_false", dest="progress", default=None,
+                   help="no progress bar")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any NCTConfig option (repeatable)")
+    p.set_defaults(func=run)
+
+
+def _parse_value(text: str):
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null"):
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def options_from_args(args) -> dict:
+    """Merged option dict: config file < --set < explicit flags."""
+    from qfe.nct.config import load_options
+
+    options = dict(load_options(args.config)) if args.config else {}
+    for item in args.set:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        options[k.strip()] = _parse_value(v.strip())
+    for name in ("temperature", "steps", "batch_size", "sampler", "kinetic", "flow",
+                 "n_levels", "seed", "output_dir", "resume", "phonon_spectrum", "progress"):
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value
+    return options
+
+
+def run(args) -> int:
+    from qfe.nct.config import NCTConfig
+
+    options = options_from_args(args)
+    config = NCTConfig.from_dict(options)          # validates before anything heavy
+    from qfe.nct.api import run as run_nct
+
+    result = run_nct(args.structure, args.potential, config.temperature, config=config)
+    print(result.summary())
+    if config.output_dir:
+        print(f"results written to {config.output_dir}")
+    return 0
