@@ -296,6 +296,19 @@ class NCTCalculator(Calculator):
                 "potential": self._potential_source if isinstance(self._potential_source, str)
                 else type(self._potential_source).__name__}
 
+    def noise_fmax(self, atoms=None, n_sigma: float = 3.0) -> float:
+        """Smallest meaningful ``fmax`` (eV) for an ASE optimiser on
+        ``StrainFilter(atoms)``: the filter's generalised forces are -V * stress (two rows of
+        three components), whose statistical noise per row is about sqrt(3) * V * (largest
+        stress error); converging below ``n_sigma`` times that chases noise.  Computes the
+        structure if it is not cached."""
+        atoms = self.atoms if atoms is None else atoms
+        if atoms is None:
+            raise ValueError("noise_fmax needs atoms (none calculated yet)")
+        self.get_property("stress", atoms)
+        err = np.max(np.abs(self.results["stress_error"]))
+        return float(n_sigma * np.sqrt(3.0) * atoms.get_volume() * err)
+
     @property
     def cached_structures(self) -> int:
         """Number of structures computed so far."""
