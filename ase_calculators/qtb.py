@@ -27,7 +27,7 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.md.md import MolecularDynamics
 
 __all__ = ["PS", "QTBCalculator", "QTBDynamics", "check_masses"]
@@ -273,7 +273,7 @@ class QTBCalculator(Calculator):
             self.step, self._next_step = step, step + 1
             try:
                 free_energy = self.calc.get_property("free_energy", atoms)
-            except Exception:      # calculators without a separate free energy
+            except PropertyNotImplementedError:     # no separate free energy
                 free_energy = energy
             self.results.update(energy=energy, free_energy=free_energy, forces=total,
                                 bath_forces=bath_force)
