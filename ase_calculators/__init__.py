@@ -1,0 +1,27 @@
+"""ASE-facing classes of qfe (installed as ``qfe.ase_calculators``).
+
+- :class:`QTBCalculator`   wraps any ASE calculator and adds the quantum-thermal-bath force, so
+  that ASE's ``VelocityVerlet`` runs QTB dynamics (same kernel as LAMMPS ``fix qtb``)
+- :class:`QTBDynamics`     velocity Verlet + quantum thermal bath, ready to use
+- :data:`PS`               one picosecond in ASE time units (the conversion used by the above)
+- :class:`HarmonicTethers` Einstein crystal (ASE counterpart of LAMMPS ``fix spring/self``)
+- :class:`NCTCalculator`   quantum free energy, internal energy and thermal stress of a crystal
+  from a neural-canonical-transformation calculation
+
+Imports are lazy: ``import qfe.ase_calculators`` loads neither the kernel nor JAX.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["PS", "QTBCalculator", "QTBDynamics", "HarmonicTethers", "NCTCalculator"]
+
+_WHERE = {"PS": "qtb", "QTBCalculator": "qtb", "QTBDynamics": "qtb",
+          "HarmonicTethers": "harmonic", "NCTCalculator": "nct"}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"qfe.ase_calculators.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'qfe.ase_calculators' has no attribute {name!r}")

@@ -1,0 +1,382 @@
+"""Quantum thermal bath (QTB) for ASE: a force wrapper and a ready molecular-dynamics class.
+
+The bath force is computed by the same compiled kernel as the LAMMPS ``fix qtb``
+(:class:`qfe.qtb.QTBBath`, ``libqfe_qtb.so``): friction -m gamma v plus colored noise whose
+spectrum is that of a quantum harmonic oscillator (zero-point energy included).  See
+``docs/fix_qtb.md`` for the physics and ``docs/ase.md`` for this interface.
+
+Units at the interface are ASE's: positions A, energies eV, masses amu, time in ASE time units
+(A sqrt(amu/eV)), temperatures in K.  The kernel works in LAMMPS ``metal`` units (ps); the time
+conversion is
+
+    1 ps = :data:`PS` = sqrt(ftm2v) = 98.2269506 ASE time units,
+
+with ftm2v = 1/1.0364269e-4 the LAMMPS metal constant, because that is the only factor for
+which the kernel's friction -m gamma v is exactly -m gamma v in ASE units and for which ASE's
+velocity Verlet in ASE units is LAMMPS's ``fix nve`` in metal units.  ``1000 * ase.units.fs``
+(CODATA 2014) differs from it by 2.8e-8 (relative), which matters only for bit-level
+comparisons with LAMMPS.  Write times as ``0.5 * PS`` (0.5 ps) or ``1 * ase.units.fs``.
+
+Atoms are identified by index: atom ``i`` gets the noise of LAMMPS atom ID ``i + 1``, so an
+ASE run and a LAMMPS run of the same system (atoms in ID order) see the same noise.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.md.md import MolecularDynamics
+
+__all__ = ["PS", "QTBCalculator", "QTBDynamics", "check_masses"]
+
+# LAMMPS metal: ftm2v = 1/mvv2e with mvv2e = 1.0364269e-4 (same expression as the kernel's)
+PS = math.sqrt(1.0 / 1.0364269e-4)
+"""One picosecond in ASE time units, consistent with the kernel's LAMMPS metal constants."""
+
+# fix qtb defaults (docs/fix_qtb.md), in ASE units
+DEFAULT_DAMP = 1.0 * PS              # 1 ps
+DEFAULT_F_MAX = 200.0 / PS           # 200 THz
+DEFAULT_N_F = 100
+DEFAULT_SEED = 880302
+
+
+def check_masses(atoms) -> np.ndarray:
+    """Masses (amu, shape (n,)) of `atoms`, or ValueError naming the first atom without a
+    usable mass (zero, negative or not finite, or a dummy atom 'X' whose mass was never set)."""
+    masses = np.asarray(atoms.get_masses(), dtype=float)
+    bad = ~np.isfinite(masses) | (masses <= 0)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"atom {i} ({atoms[i].symbol}) has no usable mass (got "
+                         f"{float(masses[i])!r} amu; {int(bad.sum())} such atoms): set positive "
+                         "masses with atoms.set_masses()")
+    if not atoms.has("masses"):
+        dummy = np.flatnonzero(atoms.numbers == 0)
+        if dummy.size:
+            raise ValueError(f"atom {int(dummy[0])} is a dummy atom 'X' without a mass: set its "
+                             "mass with atoms.set_masses()")
+    return masses
+
+
+def _positive_time(name, value, unit_hint):
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
+            or value <= 0:
+        raise ValueError(f"{name} must be a positive time in ASE units ({unit_hint}), got "
+                         f"{value!r}")
+    return float(value)
+
+
+def _temperatures(temperature_K):
+    """(t_start, t_stop) in K from a number or a pair; ValueError naming bad values."""
+    if temperature_K is None:
+        raise ValueError("temperature_K is required (target quantum temperature in K)")
+    if isinstance(temperature_K, Real) and not isinstance(temperature_K, bool):
+        pair = (temperature_K, temperature_K)
+    else:
+        try:
+            pair = tuple(temperature_K)
+        except TypeError:
+            raise ValueError(f"temperature_K must be a number or a pair (Tstart, Tstop) in K, "
+                             f"got {temperature_K!r}") from None
+        if len(pair) != 2:
+            raise ValueError(f"temperature_K ramp must be a pair (Tstart, Tstop) in K, got "
+                             f"{temperature_K!r}")
+    for which, t in zip(("temperature_K", "temperature_K (ramp end)"), pair):
+        if isinstance(t, bool) or not isinstance(t, Real) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"{which} must be >= 0 K, got {t!r}")
+    return float(pair[0]), float(pair[1])
+
+
+class _Bath:
+    """The kernel bath in ASE units: parameters, atom IDs, temperature ramp, zeroing and the
+    energy tally shared by :class:`QTBCalculator` and :class:`QTBDynamics`."""
+
+    def __init__(self, timestep, temperature_K, damp, f_max, n_f, seed, zero):
+        from qfe.qtb.noise_kernel import QTBBath, lammps_metal_units
+
+        self.t_start, self.t_stop = _temperatures(temperature_K)
+        self.timestep = _positive_time("timestep", timestep, "e.g. 1 * ase.units.fs")
+        self.damp = _positive_time("damp", damp, "1/gamma; e.g. 0.5 * PS for 0.5 ps")
+        if isinstance(f_max, bool) or not isinstance(f_max, Real) or not math.isfinite(f_max) \
+                or f_max <= 0:
+            raise ValueError(f"f_max must be a positive frequency in 1/ASE time units (e.g. "
+                             f"100 / PS for 100 THz), got {f_max!r}")
+        self.f_max = float(f_max)
+        nyquist = 0.5 / self.timestep
+        if self.f_max > nyquist * (1 + 1e-12):
+            raise ValueError(f"f_max = {self.f_max:.6g} /ASE time ({self.f_max * PS:.6g} THz) is "
+                             f"above the Nyquist frequency 1/(2 timestep) = {nyquist:.6g} /ASE "
+                             f"time ({nyquist * PS:.6g} THz); lower f_max or the timestep")
+        if isinstance(n_f, bool) or not isinstance(n_f, Integral) or n_f < 1:
+            raise ValueError(f"n_f must be a positive integer, got {n_f!r}")
+        if isinstance(seed, bool) or not isinstance(seed, Integral) or not 1 <= seed <= 2**32 - 1:
+            raise ValueError(f"seed must be an integer in [1, 4294967295], got {seed!r}")
+        self.n_f, self.seed, self.zero = int(n_f), int(seed), bool(zero)
+
+        units = lammps_metal_units()
+        self.ps = math.sqrt(units.ftm2v)            # == PS (checked by the tests)
+        self.kernel = QTBBath(temperature=self.t_start, damp=self.damp / self.ps,
+                              f_max=self.f_max * self.ps, n_f=self.n_f, seed=self.seed,
+                              timestep=self.timestep / self.ps, units=units)
+        self.alpha = self.kernel.alpha
+        self.run_begin = self.run_end = 0
+        # energy tally (eV): work of the bath on the atoms, and the last step's power * dt basis
+        self.work = 0.0
+        self.onestep = 0.0
+
+    # -- temperature ramp (as fix qtb: linear over the run, updated once per noise interval)
+    def target_temperature(self, step: int) -> float:
+        if self.t_stop == self.t_start or self.run_end <= self.run_begin:
+            return self.t_start
+        s = min(max(step, self.run_begin), self.run_end)
+        return self.t_start + (s - self.run_begin) / (self.run_end - self.run_begin) * (
+            self.t_stop - self.t_start)
+
+    def forces(self, step: int, masses, velocities) -> np.ndarray:
+        """Bath force (eV/A, (n, 3)) at MD step `step` for velocities in A/ASE time."""
+        n = len(masses)
+        self.kernel.temperature = self.target_temperature(self.kernel.noise_index(step)
+                                                          * self.alpha)
+        f = self.kernel.forces(int(step), np.arange(1, n + 1), masses,
+                               np.asarray(velocities, dtype=float) * self.ps)
+        if self.zero and n:
+            # like fix qtb zero yes: subtract the mean, keep float32 values
+            f = (f - f.sum(axis=0) / n).astype(np.float32).astype(np.float64)
+        return f
+
+    # -- tally (exact for velocity Verlet: a force applied at step t works F(t).v(t) dt)
+    def tally_setup(self, bath_force, velocities) -> None:
+        self.onestep = float(np.vdot(bath_force, velocities))
+        self.work += 0.5 * self.onestep * self.timestep
+
+    def tally_step(self, bath_force, velocities) -> None:
+        self.onestep = float(np.vdot(bath_force, velocities))
+        self.work += self.onestep * self.timestep
+
+    @property
+    def energy_to_bath(self) -> float:
+        """Energy given to the bath so far (eV) at the current full step: E_total +
+        energy_to_bath is conserved (LAMMPS ``ecouple``, fix qtb's scalar)."""
+        return -(self.work - 0.5 * self.onestep * self.timestep)
+
+    def describe(self) -> dict:
+        return {"temperature_K": (self.t_start, self.t_stop) if self.t_stop != self.t_start
+                else self.t_start, "damp": self.damp, "f_max": self.f_max, "n_f": self.n_f,
+                "seed": self.seed, "zero": self.zero, "alpha": self.alpha}
+
+
+class QTBCalculator(Calculator):
+    """Adds the quantum-thermal-bath force to the forces of another ASE calculator.
+
+    With ASE's :class:`~ase.md.verlet.VelocityVerlet` this gives QTB dynamics identical to
+    LAMMPS ``fix nve`` + ``fix qtb`` (same parameters, atom ``i`` <-> atom ID ``i + 1``)::
+
+        atoms.calc = QTBCalculator(DP("graph.pb"), timestep=0.5 * units.fs,
+                                   temperature_K=50, damp=0.2 * PS, f_max=30 / PS, seed=1234)
+        VelocityVerlet(atoms, timestep=0.5 * units.fs).run(1000)
+
+    Parameters
+    ----------
+    calc : the ASE calculator of the potential energy surface (e.g. ``deepmd.calculator.DP``)
+    timestep : MD timestep (ASE time units); must equal the integrator's
+    temperature_K : target quantum temperature (K), or a ramp ``(Tstart, Tstop)`` over
+        ``ramp_steps`` steps from the first evaluation
+    damp : 1/gamma (ASE time units), default 1 ps = ``1 * PS``
+    f_max : upper cutoff frequency (1/ASE time units), default 200 THz = ``200 / PS``;
+        at most 1/(2 timestep)
+    n_f : frequency grid size N_f (the filter has 2 N_f taps), default 100
+    seed : positive integer below 2^32, default 880302
+    zero : remove the net bath force every step (fix qtb ``zero yes``), default False
+    ramp_steps : length of the temperature ramp in steps (required for a ramp)
+    first_step : MD step number of the first force evaluation (default 0)
+
+    The step counter.  The bath force depends on the MD step (the noise is refreshed every
+    ``alpha`` steps) and on the velocities.  This wrapper counts force evaluations: the first
+    one is step ``first_step`` (the "setup" of the run, with the velocities as they are), and
+    every later evaluation at *new* positions (or cell, numbers, ...) is the next step.  Velocity
+    Verlet evaluates forces exactly once per step, at the half-step velocities, so the count is
+    the integrator's step number (``dyn.nsteps + first_step``) and a second ``dyn.run`` continues
+    the noise.  Asking again at unchanged positions returns the cached forces (same step).  If
+    the same calculator is also used for something else (an optimisation, single points), call
+    :meth:`reset_step` before the MD run; :attr:`step` is the step of the current forces.
+
+    ``results['energy']`` is the wrapped calculator's energy (the bath is not conservative);
+    :attr:`energy_to_bath` is the energy given to the bath (eV), tallied assuming velocity
+    Verlet with ``timestep`` and no constraints, so that E_total + energy_to_bath is conserved.
+    ``results['bath_forces']`` holds the bath part of the forces.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, calc=None, *, timestep, temperature_K, damp=DEFAULT_DAMP,
+                 f_max=DEFAULT_F_MAX, n_f=DEFAULT_N_F, seed=DEFAULT_SEED, zero=False,
+                 ramp_steps=None, first_step=0, **kwargs):
+        if calc is None or not hasattr(calc, "get_property"):
+            raise ValueError("QTBCalculator needs the ASE calculator of the potential energy "
+                             f"surface as its first argument (got {calc!r})")
+        super().__init__(**kwargs)
+        self.calc = calc
+        self.bath = _Bath(timestep, temperature_K, damp, f_max, n_f, seed, zero)
+        if self.bath.t_stop != self.bath.t_start:
+            if isinstance(ramp_steps, bool) or not isinstance(ramp_steps, Integral) \
+                    or ramp_steps < 1:
+                raise ValueError("a temperature ramp (Tstart, Tstop) needs ramp_steps, a "
+                                 f"positive number of MD steps (got {ramp_steps!r})")
+        if isinstance(first_step, bool) or not isinstance(first_step, Integral) \
+                or first_step < 0:
+            raise ValueError(f"first_step must be an integer >= 0, got {first_step!r}")
+        self._ramp_steps = int(ramp_steps or 0)
+        self.reset_step(first_step)
+
+    def reset_step(self, first_step: int = 0) -> None:
+        """Make the next force evaluation the setup of a run at MD step `first_step`."""
+        self._next_step = int(first_step)
+        self._setup = True
+        self.step = None
+        self.bath.run_begin = int(first_step)
+        self.bath.run_end = int(first_step) + self._ramp_steps
+        self.results = {}
+        self.atoms = None
+
+    @property
+    def energy_to_bath(self) -> float:
+        """Energy given to the bath so far (eV); see the class docstring."""
+        return self.bath.energy_to_bath
+
+    def todict(self):
+        return {"calculator": getattr(self.calc, "name", type(self.calc).__name__),
+                "timestep": self.bath.timestep, **self.bath.describe()}
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        if "forces" not in self.results:        # a new configuration: the next MD step
+            masses = check_masses(atoms)
+            energy = self.calc.get_property("energy", atoms)
+            forces = np.array(self.calc.get_property("forces", atoms), dtype=float)
+            velocities = atoms.get_velocities()
+            if velocities is None:
+                velocities = np.zeros((len(atoms), 3))
+            step = self._next_step
+            bath_force = self.bath.forces(step, masses, velocities)
+            total = forces + bath_force
+            if self._setup:
+                self.bath.tally_setup(bath_force, velocities)
+            else:
+                # full-step velocities that velocity Verlet will produce with these forces
+                v_full = velocities + 0.5 * self.bath.timestep * total / masses[:, None]
+                self.bath.tally_step(bath_force, v_full)
+            self._setup = False
+            self.step, self._next_step = step, step + 1
+            try:
+                free_energy = self.calc.get_property("free_energy", atoms)
+            except PropertyNotImplementedError:     # no separate free energy
+                free_energy = energy
+            self.results.update(energy=energy, free_energy=free_energy, forces=total,
+                                bath_forces=bath_force)
+        if "stress" in properties and "stress" not in self.results:
+            self.results["stress"] = self.calc.get_property("stress", atoms)
+
+
+class QTBDynamics(MolecularDynamics):
+    """Velocity Verlet + quantum thermal bath: ASE's equivalent of LAMMPS ``fix nve`` +
+    ``fix qtb`` (same parameters, defaults and noise; atom ``i`` is LAMMPS atom ID ``i + 1``).
+
+    >>> from qfe.ase_calculators import PS, QTBDynamics
+    >>> dyn = QTBDynamics(atoms, timestep=0.5 * units.fs, temperature_K=300, damp=0.2 * PS,
+    ...                   f_max=100 / PS, seed=4242)
+    >>> dyn.run(2000); dyn.energy_to_bath
+
+    Parameters
+    ----------
+    atoms : Atoms with a calculator (any ASE calculator) and positive masses
+    timestep : MD timestep (ASE time units)
+    temperature_K : target quantum temperature (K), or ``(Tstart, Tstop)``: ramped linearly over
+        each ``run(steps)`` call, updated at the start of every noise interval, like fix qtb
+    damp : 1/gamma (ASE time units), default 1 ps = ``1 * PS``
+    f_max : upper cutoff frequency (1/ASE time units), default 200 THz = ``200 / PS``;
+        at most 1/(2 timestep); the noise is refreshed every alpha = int(1/(2 f_max timestep))
+        steps
+    n_f : frequency grid size N_f, default 100
+    seed : positive integer below 2^32, default 880302
+    zero : remove the net bath force every step, default False
+    trajectory, logfile, loginterval : as for any ASE MolecularDynamics
+
+    The first step of the first run computes the bath force with the current (full-step)
+    velocities; later steps with the half-step velocities, as LAMMPS does.  A second ``run``
+    continues the noise and reuses the bath force of the step it starts at, so ``run(2N)``
+    equals ``run(N); run(N)``.  Averages of instantaneous quantities should use every step
+    (sampling in phase with the noise refresh biases them; see docs/fix_qtb.md).
+    """
+
+    def __init__(self, atoms, timestep, temperature_K=None, damp=DEFAULT_DAMP,
+                 f_max=DEFAULT_F_MAX, n_f=DEFAULT_N_F, seed=DEFAULT_SEED, zero=False, **kwargs):
+        if getattr(atoms, "calc", None) is None:
+            raise ValueError("QTBDynamics: the atoms have no calculator; attach the potential "
+                             "first (atoms.calc = ...)")
+        check_masses(atoms)
+        self.bath = _Bath(timestep, temperature_K, damp, f_max, n_f, seed, zero)
+        self._bath_force = None
+        self._bath_step = None
+        super().__init__(atoms, timestep, **kwargs)
+
+    @property
+    def energy_to_bath(self) -> float:
+        """Energy given to the bath so far (eV): E_kin + E_pot + energy_to_bath is conserved."""
+        return self.bath.energy_to_bath
+
+    def conserved_energy(self) -> float:
+        """E_kin + E_pot + energy given to the bath (eV); drifts only by integration error."""
+        return (self.atoms.get_kinetic_energy() + self.atoms.get_potential_energy()
+                + self.energy_to_bath)
+
+    def todict(self):
+        d = super().todict()
+        d.update(self.bath.describe())
+        return d
+
+    def irun(self, steps=50):
+        # a temperature ramp spans each run, like LAMMPS's run command
+        self.bath.run_begin, self.bath.run_end = self.nsteps, self.nsteps + steps
+        yield from super().irun(steps)
+
+    def _constrained(self, force):
+        for constraint in self.atoms.constraints:
+            constraint.adjust_forces(self.atoms, force)
+        return force
+
+    def _bath_now(self, masses):
+        """Bath force at the current step: reused when it was applied at this step already
+        (continuation), else computed from the full-step velocities (start of a run)."""
+        if self._bath_step != self.nsteps or self._bath_force is None:
+            v = self.atoms.get_velocities()
+            self._bath_force = self._constrained(self.bath.forces(self.nsteps, masses, v))
+            self._bath_step = self.nsteps
+            self.bath.tally_setup(self._bath_force, v)
+        return self._bath_force
+
+    def step(self, forces=None):
+        atoms = self.atoms
+        masses = check_masses(atoms)[:, None]
+        if forces is None:
+            forces = atoms.get_forces(md=True)
+        forces = forces + self._bath_now(masses[:, 0])
+
+        p = atoms.get_momenta()
+        p += 0.5 * self.dt * forces
+        r = atoms.get_positions()
+        atoms.set_positions(r + self.dt * p / masses)
+        if atoms.constraints:
+            p = (atoms.get_positions() - r) * masses / self.dt
+        atoms.set_momenta(p, apply_constraint=False)
+
+        step = self.nsteps + 1
+        bath = self._constrained(self.bath.forces(step, masses[:, 0], p / masses))
+        forces = atoms.get_forces(md=True) + bath
+        atoms.set_momenta(atoms.get_momenta() + 0.5 * self.dt * forces)
+        self._bath_force, self._bath_step = bath, step
+        self.bath.tally_step(bath, atoms.get_velocities())
+        return forces
