@@ -2,7 +2,7 @@
 #   make venv       .venv with pinned dependencies + qfe (plugin compiled) installed
 #   make test       the test suite (about 30 min on 2 cores, install included)
 #   make test-long  longer physics runs (opt-in)
-#   make demo       NCT free energy of bcc Li with the built-in model (QTB demo until NCT exists)
+#   make demo       NCT free energy of bcc Li, 54 atoms, 100 K, built-in model (<= 10 min)
 #   make bench      benchmarks/ scripts (print measured ratios, write benchmarks/results/)
 
 PYTHON ?= python3

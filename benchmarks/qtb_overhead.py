@@ -39,7 +39,7 @@ MEM_RE = re.compile(r"Per MPI rank memory allocation \(min/avg/max\) = ([0-9.]+)
 
 
 def snap_lines() -> list[str]:
-    from qfe.demo import snap_potential_dir
+    from qfe.qtb.demo import snap_potential_dir
 
     d = snap_potential_dir()
     return ["pair_style snap",

@@ -227,7 +227,7 @@ def test_zero_keyword_removes_net_force():
 
 def test_runs_with_fix_nph_and_snap():
     """fix nph + fix qtb with an interacting potential (Li SNAP shipped in the wheel)."""
-    from qfe.demo import snap_potential_dir
+    from qfe.qtb.demo import snap_potential_dir
 
     pot = snap_potential_dir()
     lmp = create_lammps()

@@ -1,12 +1,7 @@
-"""JAX import with float64 enabled (the NCT engine works in double precision throughout:
-free-energy differences of 0.05 meV/atom on top of eV-scale energies need it)."""
+"""JAX with float64 enabled (see :mod:`qfe._jax`); the NCT modules import jax from here."""
 
 from __future__ import annotations
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
+from qfe._jax import jax, jnp
 
 __all__ = ["jax", "jnp"]

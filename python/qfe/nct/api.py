@@ -22,6 +22,8 @@ import numpy as np
 
 from qfe.nct.config import NCTConfig
 
+import qfe._jax  # noqa: F401,E402  (float64 JAX before the first array is made)
+
 RESULT_JSON = "result.json"
 HISTORY_CSV = "history.csv"
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from qfe import units
+
+import qfe._jax  # noqa: F401,E402  (float64 JAX before the first array is made)
 from qfe.nct.system import ModeSystem, harmonic_system
 
 _LAMMPS_DATA_SUFFIXES = (".data", ".lmp", ".lammps")

@@ -26,6 +26,8 @@ from typing import Callable
 
 import numpy as np
 
+import qfe._jax  # noqa: F401,E402  (float64 JAX before the first array is made)
+
 
 @dataclass
 class ModeSystem:

@@ -34,6 +34,8 @@ class Potential:
     name: str = field(default="potential")
 
     def __post_init__(self):
+        import qfe._jax  # noqa: F401  (float64 JAX: energies are evaluated in double precision)
+
         self.masses = np.asarray(self.masses, dtype=float)
         if self.cell is not None:
             self.cell = np.asarray(self.cell, dtype=float)
