@@ -30,10 +30,10 @@ install: deps
 	$(BIN)/python -c "import qfe.lammps as q, os; p = q.plugin_path(); assert os.path.exists(p), p; print('qfe plugin:', p)"
 
 test: venv
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+	$(BIN)/python -m pytest -q -rxXs -m "not slow" $(PYTEST_ARGS) tests
 
 test-long: venv
-	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS) tests
+	$(BIN)/python -m pytest -q -rxXs -m slow $(PYTEST_ARGS) tests
 
 demo: venv
 	$(BIN)/qfe demo
