@@ -130,6 +130,7 @@ def test_vmap_grad_and_batch_helper_agree(default_model):
     e_vmap = np.asarray(jax.jit(jax.vmap(pot.energy))(jnp.asarray(batch)))
     f_vmap = -np.asarray(jax.jit(jax.vmap(jax.grad(pot.energy)))(jnp.asarray(batch)))
     e_b, f_b = pot.batch_energy_and_forces(batch, chunk_size=2)
+    e_v, f_v = pot.batch_energy_and_forces(batch)                 # default: whole-batch vmap
     e_one = [float(pot.energy(jnp.asarray(p))) for p in batch]
     np.testing.assert_allclose(e_vmap, e_one, rtol=0, atol=1e-10)
     e_map = jax.jit(lambda b: pot.batch_energy(b, chunk_size=3))(jnp.asarray(batch))
@@ -138,6 +139,10 @@ def test_vmap_grad_and_batch_helper_agree(default_model):
     np.testing.assert_allclose(-np.asarray(g_map), f_vmap, rtol=0, atol=1e-10)
     np.testing.assert_allclose(np.asarray(e_b), e_one, rtol=0, atol=1e-10)
     np.testing.assert_allclose(np.asarray(f_b), f_vmap, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(e_v), e_one, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(f_v), f_vmap, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="chunk_size must be None or >= 1, got 0"):
+        pot.batch_energy_and_forces(batch, chunk_size=0)
 
 
 def test_hessian_matches_finite_differences_and_acoustic_sum_rule(default_model):

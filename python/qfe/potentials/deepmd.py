@@ -419,25 +419,39 @@ class DeepMDPotential(Potential):
         return jax.lax.map(lambda p: self.energy(p, cell), positions_batch,
                            batch_size=chunk_size)
 
-    def batch_energy_and_forces(self, positions_batch, cell=None, chunk_size: int = 1):
-        """Energies (B,) eV and forces (B, N, 3) eV/A of a batch, jitted, ``chunk_size``
-        configurations at a time (``jax.lax.map``).  Calls :meth:`prepare` first (host)."""
+    def batch_energy_and_forces(self, positions_batch, cell=None, chunk_size: int | None = None):
+        """Energies (B,) eV and forces (B, N, 3) eV/A of a batch, jitted.  Calls
+        :meth:`prepare` first (host).
+
+        ``chunk_size=None`` (default) evaluates the whole batch at once (``jax.vmap``: fastest
+        on CPU); an integer evaluates that many configurations at a time (``jax.lax.map``),
+        which bounds the memory of very large batches at some cost in speed."""
         import jax
         import jax.numpy as jnp
 
         positions_batch = jnp.asarray(positions_batch)
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be None or >= 1, got {chunk_size}")
         self.prepare(np.asarray(positions_batch), cell)
-        key = (self.neighbors_version, chunk_size, cell is None)
-        if getattr(self, "_batch_fn_key", None) != key:
+        cache = getattr(self, "_batch_fns", None)
+        if cache is None or cache["version"] != self.neighbors_version:
+            cache = self._batch_fns = {"version": self.neighbors_version}   # stale: drop all
+        key = (chunk_size, cell is None)
+        if key not in cache:
             value_and_grad = jax.value_and_grad(self.energy)
 
-            def run(batch, c):
-                e, g = jax.lax.map(lambda p: value_and_grad(p, c), batch, batch_size=chunk_size)
-                return e, -g
+            if chunk_size is None:
+                def run(batch, c):
+                    e, g = jax.vmap(value_and_grad, in_axes=(0, None))(batch, c)
+                    return e, -g
+            else:
+                def run(batch, c):
+                    e, g = jax.lax.map(lambda p: value_and_grad(p, c), batch,
+                                       batch_size=chunk_size)
+                    return e, -g
 
-            self._batch_fn = jax.jit(run)
-            self._batch_fn_key = key
-        return self._batch_fn(positions_batch, None if cell is None else jnp.asarray(cell))
+            cache[key] = jax.jit(run)
+        return cache[key](positions_batch, None if cell is None else jnp.asarray(cell))
 
     # ---- host-side bookkeeping -------------------------------------------------------------
     def prepare(self, positions, cell=None) -> bool:
