@@ -33,3 +33,11 @@ def reference_path():
     if d is None:
         pytest.skip("../shared/reference not present (set QFE_REFERENCE_DIR)")
     return d
+
+
+@pytest.fixture(scope="session")
+def lithium_model() -> Path:
+    """qfe's shipped default Li DeePMD model (.pb), for decks with pair_style deepmd."""
+    from qfe.potentials import default_lithium_model
+
+    return Path(default_lithium_model("pb"))

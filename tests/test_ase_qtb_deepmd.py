@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,25 +17,11 @@ pytestmark = pytest.mark.deepmd
 STEPS = 400
 
 
-def _lithium_model(request) -> Path:
-    try:
-        from qfe.potentials import default_lithium_model
-
-        return Path(default_lithium_model("pb"))
-    except (ImportError, FileNotFoundError, AttributeError):
-        pass
-    ref = request.getfixturevalue("reference_path")    # skips when ../shared is absent
-    model = ref / "li-dp" / "frozen_model_dp4.pb"
-    if not model.exists():
-        pytest.skip(f"no lithium DeePMD model: default model not built and {model} absent")
-    return model
-
-
-def test_dp_calculator_matches_lammps_deepmd(request):
+def test_dp_calculator_matches_lammps_deepmd(lithium_model):
     pytest.importorskip("deepmd")
     from deepmd.calculator import DP
 
-    model = _lithium_model(request)
+    model = lithium_model
     lmp = create_lammps()
     if not lmp.has_style("pair", "deepmd"):
         pytest.skip("pair_style deepmd not available (deepmd-kit LAMMPS plugin not installed)")

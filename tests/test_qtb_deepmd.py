@@ -3,7 +3,6 @@ above the classical 50 K, as zero-point motion of Li (Debye temperature ~ 340 K)
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,23 +12,9 @@ from qfe.lammps import create_lammps
 pytestmark = pytest.mark.deepmd
 
 
-def _lithium_model(request) -> Path:
-    try:
-        from qfe.potentials import default_lithium_model
-
-        return Path(default_lithium_model("pb"))
-    except (ImportError, FileNotFoundError):
-        pass
-    ref = request.getfixturevalue("reference_path")    # skips when ../shared is absent
-    model = ref / "li-dp" / "frozen_model_dp4.pb"
-    if not model.exists():
-        pytest.skip(f"no lithium DeePMD model: default model not built and {model} absent")
-    return model
-
-
-def test_deepmd_bcc_li_quantum_kinetic_temperature(request):
+def test_deepmd_bcc_li_quantum_kinetic_temperature(lithium_model):
     pytest.importorskip("deepmd")
-    model = _lithium_model(request)
+    model = lithium_model
     lmp = create_lammps()
     if not lmp.has_style("pair", "deepmd"):
         pytest.skip("pair_style deepmd not available (deepmd-kit LAMMPS plugin not installed)")
