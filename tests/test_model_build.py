@@ -98,6 +98,23 @@ def test_cli_rejects_bad_arguments(capsys):
     assert main(["model", "build-li", "--steps", "0"]) == 2
 
 
+def test_install_targets_the_source_checkout(tmp_path, monkeypatch):
+    """--install writes into python/qfe/data/li_default of the checkout around the working
+    directory (not into site-packages, where the next install would overwrite it)."""
+    from pathlib import Path
+
+    from qfe.potentials.cli import _source_data_dir
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="source checkout"):
+        _source_data_dir()
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "python" / "qfe" / "data").mkdir(parents=True)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert _source_data_dir() == Path(tmp_path) / "python" / "qfe" / "data" / "li_default"
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:.*value. access is now deprecated:DeprecationWarning")
 def test_quick_build_end_to_end(tmp_path):
