@@ -136,11 +136,19 @@ def _load(args):
                            type_map=args.type_map, masses=masses or None, progress=True)
 
 
+def _comma_list(text: str, option: str, convert=str, expected: str = "names") -> list:
+    """``"a, b,c"`` -> ``[convert("a"), ...]``; a ValueError names the option and the text."""
+    try:
+        return [convert(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected comma-separated {expected}") from None
+
+
 def _species_list(traj, spec):
     import numpy as np
 
     if spec:
-        out = [s.strip() for s in spec.split(",") if s.strip()]
+        out = _comma_list(spec, "--species")
         for s in out:
             traj.select(s)            # raises with the list of present species
         return out
@@ -174,6 +182,14 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save_plot(args, fig, name: str) -> None:
+    fig.tight_layout()
+    fig.savefig(_out(args, name), dpi=120)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 # --------------------------------------------------------------------------- commands
@@ -223,9 +239,7 @@ def _run_msd(args) -> int:
         ax.set_xlabel("t (ps)")
         ax.set_ylabel(r"MSD ($\AA^2$)")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(_out(args, "msd.png"), dpi=120)
-        plt.close(fig)
+        _save_plot(args, fig, "msd.png")
     return 0
 
 
@@ -235,14 +249,11 @@ def _run_rmsd(args) -> int:
     from qfe.analysis.reordered_msd import reordered_msd
 
     traj = _load(args)
-    try:
-        origins = [int(x) for x in args.origins.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"--origins {args.origins!r}: expected comma-separated frame indices") from None
+    origins = _comma_list(args.origins, "--origins", int, "frame indices")
     if args.lag_stride < 1:
         raise ValueError(f"--lag-stride must be >= 1, got {args.lag_stride}")
     lags = np.arange(0, traj.n_frames - max(origins), args.lag_stride)
-    species = [s.strip() for s in args.species.split(",")] if args.species else None
+    species = _comma_list(args.species, "--species") if args.species else None
     res = reordered_msd(traj, species, origins=origins, lags=lags, method=args.method,
                         cutoff=args.cutoff, progress=True)
     _write_csv(_out(args, "rmsd.csv"),
@@ -264,9 +275,7 @@ def _run_rmsd(args) -> int:
         ax.set_xlabel("t (ps)" if traj.times is not None else "lag (frames)")
         ax.set_ylabel(r"$\AA^2$")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(_out(args, "rmsd.png"), dpi=120)
-        plt.close(fig)
+        _save_plot(args, fig, "rmsd.png")
     return 0
 
 
@@ -294,9 +303,7 @@ def _run_rdf(args) -> int:
         ax.set_xlabel(r"r ($\AA$)")
         ax.set_ylabel("g(r)")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(_out(args, "rdf.png"), dpi=120)
-        plt.close(fig)
+        _save_plot(args, fig, "rdf.png")
     return 0
 
 
@@ -307,10 +314,7 @@ def _run_dos(args) -> int:
     from qfe.analysis.vdos import vdos
 
     traj = _load(args)
-    try:
-        temps = [float(x) for x in args.temperatures.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"--temperatures {args.temperatures!r}: expected comma-separated K") from None
+    temps = _comma_list(args.temperatures, "--temperatures", float, "temperatures in K")
     species = _species_list(traj, args.species)
     sets = [(sp, sp) for sp in species]
     if len(species) > 1 and not args.species:
@@ -356,9 +360,7 @@ def _run_dos(args) -> int:
                                                    lambda y: y / (units.H_PLANCK * 1e3)))
         sec.set_xlabel("meV")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(_out(args, "dos.png"), dpi=120)
-        plt.close(fig)
+        _save_plot(args, fig, "dos.png")
     return 0
 
 
