@@ -88,6 +88,15 @@ def test_training_input_is_valid_for_deepmd():
     normalize(json.loads(json.dumps(inp)))       # raises on an invalid input
     assert inp["model"]["descriptor"]["type"] == "se_e2_a"
     assert inp["model"]["fitting_net"]["precision"] == "float64"
+    assert "relative_f" not in inp["loss"]
+    hybrid = training_input(BuildSettings(three_body_rcut=4.0, relative_f=0.1), ["a"], ["b"])
+    normalize(json.loads(json.dumps(hybrid)))
+    desc = hybrid["model"]["descriptor"]
+    assert [d["type"] for d in desc["list"]] == ["se_e2_a", "se_e3"]
+    assert desc["list"][1]["rcut"] == 4.0 and desc["list"][1]["rcut_smth"] == 3.4
+    assert hybrid["loss"]["relative_f"] == 0.1
+    with pytest.raises(ValueError, match="three_body_rcut_smth"):
+        training_input(BuildSettings(three_body_rcut=6.0), ["a"], ["b"])
 
 
 def test_cli_rejects_bad_arguments(capsys):

@@ -40,18 +40,44 @@ def dp_environment(threads: int) -> dict:
     return env
 
 
-def training_input(settings: BuildSettings, train_systems, valid_systems) -> dict:
-    """deepmd-kit input (v2 format) for a small float64 se_e2_a energy model."""
+def descriptor_input(settings: BuildSettings) -> dict:
+    """se_e2_a over the teacher's cutoff, plus (when ``three_body_rcut`` is set) a short-range
+    se_e3 in a hybrid: the same pair of descriptors as the published lithium models."""
     s = settings
+    two_body = {
+        "type": "se_e2_a", "rcut": s.rcut, "rcut_smth": s.rcut_smth, "sel": [s.sel],
+        "neuron": list(s.embedding_neurons), "axis_neuron": s.axis_neuron,
+        "resnet_dt": False, "type_one_side": True, "precision": "float64",
+        "seed": s.seed % 2**31,
+    }
+    if s.three_body_rcut is None:
+        return two_body
+    if not 0.0 < s.three_body_rcut_smth < s.three_body_rcut <= s.rcut:
+        raise ValueError(f"need 0 < three_body_rcut_smth ({s.three_body_rcut_smth} A) < "
+                         f"three_body_rcut ({s.three_body_rcut} A) <= rcut ({s.rcut} A)")
+    three_body = {
+        "type": "se_e3", "rcut": s.three_body_rcut, "rcut_smth": s.three_body_rcut_smth,
+        "sel": [s.three_body_sel], "neuron": list(s.three_body_neurons), "resnet_dt": False,
+        "precision": "float64", "seed": (s.seed + 3) % 2**31,
+    }
+    return {"type": "hybrid", "list": [two_body, three_body]}
+
+
+def training_input(settings: BuildSettings, train_systems, valid_systems) -> dict:
+    """deepmd-kit input (v2 format) for a small float64 energy model."""
+    s = settings
+    loss = {
+        "type": "ener",
+        "start_pref_e": s.pref_e[0], "limit_pref_e": s.pref_e[1],
+        "start_pref_f": s.pref_f[0], "limit_pref_f": s.pref_f[1],
+        "start_pref_v": s.pref_v[0], "limit_pref_v": s.pref_v[1],
+    }
+    if s.relative_f is not None:
+        loss["relative_f"] = s.relative_f
     return {
         "model": {
             "type_map": ["Li"],
-            "descriptor": {
-                "type": "se_e2_a", "rcut": s.rcut, "rcut_smth": s.rcut_smth, "sel": [s.sel],
-                "neuron": list(s.embedding_neurons), "axis_neuron": s.axis_neuron,
-                "resnet_dt": False, "type_one_side": True, "precision": "float64",
-                "seed": s.seed % 2**31,
-            },
+            "descriptor": descriptor_input(s),
             "fitting_net": {
                 "neuron": list(s.fitting_neurons), "resnet_dt": True, "precision": "float64",
                 "seed": (s.seed + 1) % 2**31,
@@ -59,12 +85,7 @@ def training_input(settings: BuildSettings, train_systems, valid_systems) -> dic
         },
         "learning_rate": {"type": "exp", "start_lr": s.start_lr, "stop_lr": s.stop_lr,
                           "decay_steps": s.decay_steps},
-        "loss": {
-            "type": "ener",
-            "start_pref_e": s.pref_e[0], "limit_pref_e": s.pref_e[1],
-            "start_pref_f": s.pref_f[0], "limit_pref_f": s.pref_f[1],
-            "start_pref_v": s.pref_v[0], "limit_pref_v": s.pref_v[1],
-        },
+        "loss": loss,
         "training": {
             "training_data": {"systems": [str(p) for p in train_systems], "batch_size": "auto"},
             "validation_data": {"systems": [str(p) for p in valid_systems],

@@ -240,7 +240,10 @@ def validate_build(build) -> dict:
                    "Li_Zuo_JPCA2020.snapcoeff/.snapparam)",
         "model": {"file": "model.pb", "size_MB": pb.stat().st_size / 1e6,
                   "descriptor": f"se_e2_a rcut {s.rcut} A, rcut_smth {s.rcut_smth} A, sel "
-                                f"{s.sel}, neurons {s.embedding_neurons}, axis {s.axis_neuron}",
+                                f"{s.sel}, neurons {s.embedding_neurons}, axis {s.axis_neuron}"
+                                + ("" if s.three_body_rcut is None else
+                                   f" + se_e3 rcut {s.three_body_rcut} A, sel "
+                                   f"{s.three_body_sel}, neurons {s.three_body_neurons}"),
                   "fitting": f"{s.fitting_neurons}", "precision": "float64",
                   "deepmd_kit": deepmd.__version__, "training_steps": s.training_steps},
         "heldout": error_summary(held),
