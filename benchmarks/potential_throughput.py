@@ -103,7 +103,8 @@ def main() -> int:
         "LAMMPS serial); best of "
         f"{ROUNDS} interleaved rounds",
         f"host: {platform.node()} {platform.machine()}, python {sys.version.split()[0]}, "
-        f"jax {jax.__version__}; measured on a shared 2-core machine under load from other jobs",
+        f"jax {jax.__version__}; {os.cpu_count()} cores, load average (1/5/15 min) at the end "
+        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())}",
         "",
         f"{'route':46s} {'time (s)':>9s} {'atom-evals/s':>13s} {'vs DeepPot':>10s} "
         f"{'max|dE|/atom (eV)':>18s}",
