@@ -47,9 +47,9 @@ class BuildSettings:
     # perfect lattices se_e2_a sees radial densities only (its vector moments vanish at
     # inversion centres), so it cannot tell fcc from hcp once their radial shells coincide
     # (model fcc - hcp -> 0 at 22 A^3/atom, teacher 12 meV/atom).  The hybrid (4.0 A, switched
-    # from 3.4 A) is better on every validation number but 2.9x slower to evaluate in JAX, and
-    # still does not separate fcc from hcp (their bond-angle sums agree to second order in
-    # cos(theta)): docs/potentials.md.
+    # from 3.4 A) fits energies, forces, virials and phonons better, but is 2.9x slower to
+    # evaluate in JAX and still does not separate fcc from hcp (their bond-angle sums agree to
+    # second order in cos(theta)), so bcc - fcc is no better: docs/potentials.md.
     three_body_rcut: float | None = None
     three_body_rcut_smth: float = 3.4
     three_body_sel: int = 24           # max neighbours within 4.0 A in the data: 18
