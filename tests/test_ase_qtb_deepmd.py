@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from ase import Atoms
@@ -21,13 +20,12 @@ def test_dp_calculator_matches_lammps_deepmd(lithium_model):
     pytest.importorskip("deepmd")
     from deepmd.calculator import DP
 
-    model = lithium_model
     lmp = create_lammps()
     if not lmp.has_style("pair", "deepmd"):
         pytest.skip("pair_style deepmd not available (deepmd-kit LAMMPS plugin not installed)")
     for line in ["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
                  "lattice bcc 3.44", "region box block 0 2 0 2 0 2", "create_box 1 box",
-                 "create_atoms 1 box", "mass 1 6.941", f"pair_style deepmd {model}",
+                 "create_atoms 1 box", "mass 1 6.941", f"pair_style deepmd {lithium_model}",
                  "pair_coeff * *", "timestep 0.001",
                  "velocity all create 50 2911 dist gaussian", "fix nve all nve",
                  "fix q all qtb temp 50 damp 0.2 seed 1234 f_max 30 N_f 100"]:
@@ -46,7 +44,7 @@ def test_dp_calculator_matches_lammps_deepmd(lithium_model):
     atoms = Atoms("Li16", positions=x0, cell=np.eye(3) * 2 * 3.44, pbc=True)
     atoms.set_masses(np.full(16, 6.941))
     atoms.set_velocities(v0 / PS)
-    atoms.calc = QTBCalculator(DP(str(model)), timestep=0.001 * PS, temperature_K=50,
+    atoms.calc = QTBCalculator(DP(str(lithium_model)), timestep=0.001 * PS, temperature_K=50,
                                damp=0.2 * PS, f_max=30 / PS, seed=1234)
     VelocityVerlet(atoms, timestep=0.001 * PS).run(STEPS)
     dx = np.max(np.abs(atoms.get_positions() - x))

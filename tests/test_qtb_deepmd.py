@@ -3,7 +3,6 @@ above the classical 50 K, as zero-point motion of Li (Debye temperature ~ 340 K)
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -14,7 +13,6 @@ pytestmark = pytest.mark.deepmd
 
 def test_deepmd_bcc_li_quantum_kinetic_temperature(lithium_model):
     pytest.importorskip("deepmd")
-    model = lithium_model
     lmp = create_lammps()
     if not lmp.has_style("pair", "deepmd"):
         pytest.skip("pair_style deepmd not available (deepmd-kit LAMMPS plugin not installed)")
@@ -22,7 +20,7 @@ def test_deepmd_bcc_li_quantum_kinetic_temperature(lithium_model):
         "units metal", "atom_style atomic", "boundary p p p",
         "lattice bcc 3.44", "region box block 0 3 0 3 0 3", "create_box 1 box",
         "create_atoms 1 box", "mass 1 6.941",
-        f"pair_style deepmd {model}", "pair_coeff * *",
+        f"pair_style deepmd {lithium_model}", "pair_coeff * *",
         "timestep 0.001",
         "velocity all create 50 2911 dist gaussian",
         "fix nve all nve",
