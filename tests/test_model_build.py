@@ -99,6 +99,30 @@ def test_training_input_is_valid_for_deepmd():
         training_input(BuildSettings(three_body_rcut=6.0), ["a"], ["b"])
 
 
+def test_stiffness_ratios_recover_a_known_force_scaling():
+    """A 'model' whose forces are the teacher's times c has stiffness ratio exactly c; frames are
+    grouped by volume per atom and count once each, other frame kinds are ignored, predictions
+    merge."""
+    from qfe.potentials.li_model.validation import stiffness_ratios
+
+    rng = np.random.default_rng(3)
+    natoms = 4
+    volumes = np.array([19.2, 19.2, 20.0]) * natoms
+    teacher = rng.normal(size=(3, natoms, 3))
+    teacher[1] *= 10.0                           # a larger displacement: same weight
+    scale = np.array([1.2, 1.0, 0.9])[:, None, None]
+    first = {"bcc_displaced": {"natoms": natoms, "volume": volumes,
+                               "forces": (scale * teacher, teacher)},
+             "bcc_md": {"natoms": natoms, "volume": volumes,
+                        "forces": (5.0 * teacher, teacher)}}
+    second = {"bcc_displaced": {"natoms": natoms, "volume": volumes[:1],
+                                "forces": (1.4 * teacher[:1], teacher[:1])}}
+    ratios = stiffness_ratios(first, second)
+    assert set(ratios) == {"bcc"} and set(ratios["bcc"]) == {"19.2", "20.0"}
+    assert ratios["bcc"]["19.2"] == pytest.approx((1.2 + 1.0 + 1.4) / 3, rel=1e-12)
+    assert ratios["bcc"]["20.0"] == pytest.approx(0.9, rel=1e-12)
+
+
 def test_cli_rejects_bad_arguments(capsys):
     from qfe.cli import main
 

@@ -83,6 +83,9 @@ def test_report_meets_force_criteria(report):
     assert report["bcc_fcc"]["volume_A3_per_atom"] == 19.2
     assert all(np.isfinite(report["static_energies"][p]["model_eV_per_atom"]).all()
                for p in ("bcc", "fcc", "hcp"))
+    stiffness = report["stiffness_ratio_displaced"]
+    assert set(stiffness) == {"bcc", "fcc", "hcp"}
+    assert all(0.5 < r < 2.0 for ratios in stiffness.values() for r in ratios.values())
 
 
 @MISSES_TARGET

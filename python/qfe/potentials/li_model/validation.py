@@ -4,6 +4,9 @@
   teacher configurations, evaluated with deepmd-kit's ``DeepPot`` on the frozen ``.pb``;
 - Gamma-point harmonic frequencies of a bcc supercell: teacher by central finite differences of
   SNAP forces in LAMMPS, model by the JAX Hessian of the ``.dp`` model;
+- harmonic stiffness ratios: slope of model against teacher forces on the displaced-lattice
+  frames, per phase and volume (1 = the teacher's force constants; phonon
+  frequencies scale as its square root);
 - static energies per atom of bcc, fcc and hcp versus volume (the bcc-fcc difference at the
   phonon volume is the headline number), model through the JAX path;
 - plots: parity (energy, force, virial), phonon frequencies, energy-volume curves.
@@ -33,6 +36,7 @@ def evaluate_systems(pb_path, systems) -> dict:
                           data["types"])
         out[Path(sysdir).name] = {
             "natoms": n,
+            "volume": np.abs(np.linalg.det(data["cells"].reshape(m, 3, 3))),
             "energy": (e.reshape(m), data["energy"]),
             "forces": (f.reshape(m, n, 3), data["forces"]),
             "virial": (v.reshape(m, 3, 3), data["virial"]),
@@ -65,6 +69,27 @@ def error_summary(predictions: dict) -> dict:
     summary = rmse(list(predictions.values()))
     summary["groups"] = {name: rmse([g]) for name, g in predictions.items()}
     return summary
+
+
+def stiffness_ratios(*predictions: dict, kind: str = "displaced") -> dict:
+    """Per phase and volume (A^3/atom, rounded to 0.1): the mean over the ``{phase}_{kind}``
+    frames of ``predictions`` (outputs of :func:`evaluate_systems`, merged) of the per-frame
+    slope sum(F_model . F_teacher) / sum(F_teacher^2).  Each frame counts once, whatever its
+    displacement amplitude, so for displaced perfect lattices this is the ratio of model to
+    teacher force constants (phonon frequencies scale as its square root)."""
+    slopes: dict = {}
+    for preds in predictions:
+        for name, g in preds.items():
+            phase, _, group = name.partition("_")
+            if group != kind:
+                continue
+            fm, ft = g["forces"]
+            per_frame = np.sum(fm * ft, axis=(1, 2)) / np.sum(ft**2, axis=(1, 2))
+            volumes = np.round(g["volume"] / g["natoms"], 1)
+            for v, slope in zip(volumes, per_frame):
+                slopes.setdefault(phase, {}).setdefault(float(v), []).append(float(slope))
+    return {phase: {f"{v:.1f}": float(np.mean(x)) for v, x in sorted(by_volume.items())}
+            for phase, by_volume in sorted(slopes.items())}
 
 
 def static_energies(dp_path, settings) -> dict:
@@ -256,6 +281,7 @@ def validate_build(build) -> dict:
         "heldout": error_summary(held),
         "training": error_summary(train),
         "phonons_gamma": phonons,
+        "stiffness_ratio_displaced": stiffness_ratios(train, held),
         "bcc_fcc": bcc_fcc,
         "static_energies": eos,
         "plots": [f"plots/{p}" for p in plots],
