@@ -88,7 +88,9 @@ def test_training_input_is_valid_for_deepmd():
     normalize(json.loads(json.dumps(inp)))       # raises on an invalid input
     assert inp["model"]["descriptor"]["type"] == "se_e2_a"
     assert inp["model"]["fitting_net"]["precision"] == "float64"
-    assert "relative_f" not in inp["loss"]
+    assert inp["loss"]["relative_f"] == 0.05
+    plain = training_input(BuildSettings(relative_f=None), ["a"], ["b"])
+    assert "relative_f" not in plain["loss"]
     hybrid = training_input(BuildSettings(three_body_rcut=4.0, relative_f=0.1), ["a"], ["b"])
     normalize(json.loads(json.dumps(hybrid)))
     desc = hybrid["model"]["descriptor"]

@@ -55,16 +55,19 @@ class BuildSettings:
     three_body_sel: int = 24           # max neighbours within 4.0 A in the data: 18
     three_body_neurons: list = field(default_factory=lambda: [4, 8, 16])
     fitting_neurons: list = field(default_factory=lambda: [64, 64, 64])
-    training_steps: int = 60000
+    training_steps: int = 120000
     start_lr: float = 2e-3
     stop_lr: float = 1e-7
-    decay_steps: int = 1000
+    decay_steps: int = 2000
     # (start, limit) loss prefactors; deepmd-kit's energy and virial terms scale as N dE^2, so
     # these balance per-atom energy errors of ~1 meV against force errors of ~0.02 eV/A
     pref_e: list = field(default_factory=lambda: [0.02, 50.0])
-    pref_f: list = field(default_factory=lambda: [1000.0, 1.0])
+    pref_f: list = field(default_factory=lambda: [250.0, 0.25])
     pref_v: list = field(default_factory=lambda: [0.02, 2.0])
-    relative_f: float | None = None    # deepmd-kit's relative force loss shift (eV/A)
+    # deepmd-kit's relative force loss: each force error divided by |F_label| + relative_f
+    # (eV/A), so the small forces of displaced-lattice frames (the phonons) are not drowned by
+    # the MD frames; None for the plain absolute loss (then use pref_f ~ [1000, 1])
+    relative_f: float | None = 0.05
     training_threads: int = 2
     # --- validation
     phonon_volume: float = 19.2
