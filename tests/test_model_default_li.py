@@ -65,7 +65,7 @@ def test_shipped_files():
 
 # The shipped model (build of 2026-11-21, 120,000 steps) misses three of the targets;
 # these checks stay in the suite as strict xfails, so a model that meets them turns them into
-# failures (XPASS) until the marker is removed.  Numbers: docs/potentials.md, "Accuracy".
+# failures (XPASS) until the marker is removed.  Numbers: docs/potentials.md, "Validation report".
 MISSES_TARGET = pytest.mark.xfail(
     strict=True,
     reason="shipped default Li model misses this target (held-out E RMSE 2.24 > 2 meV/atom, "
