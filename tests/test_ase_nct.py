@@ -158,7 +158,12 @@ def test_stress_matches_volume_derivative_of_free_energy_full():
     p_q, p_err, p_fd, p_fd_err = _stress_versus_volume_derivative(
         "default", 100.0, 2, 0.01, dict(steps=400, batch_size=256, eval_batches=20, seed=7,
                                         flow_depth=4, flow_width=64))
-    assert p_q > 5 * p_err
+    # resolved, whatever its sign: bcc Li at 20.35 A^3/atom is close to its soft-mode
+    # instability (the SNAP teacher's 16-atom cell has 6 imaginary modes at 19.7 and 20.35
+    # A^3/atom, none at 21.0), so the volume dependence of the soft modes, and with it the sign
+    # of the quantum pressure, depends on the model (the first default model: positive; the
+    # current one: -0.024 +- 0.003 GPa from the stress, -0.015 +- 0.004 GPa from -dF/dV)
+    assert abs(p_q) > 5 * p_err
     assert abs(p_q - p_fd) < 3 * np.hypot(p_err, p_fd_err)
 
 
