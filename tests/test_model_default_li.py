@@ -25,6 +25,7 @@ from qfe.potentials.deepmd import DeepMDModel, load_deepmd  # noqa: E402
 from qfe.potentials.lammps_potential import lithium_snap_potential  # noqa: E402
 from qfe.potentials.li_model import sampling  # noqa: E402
 from qfe.potentials.li_model.settings import BuildSettings  # noqa: E402
+from qfe.potentials.li_model.training import descriptor_parts  # noqa: E402
 from qfe.potentials.li_model.validation import describe_descriptor  # noqa: E402
 
 pytestmark = [
@@ -54,7 +55,7 @@ def test_shipped_files():
     settings = BuildSettings.load(DATA_DIR / "data_settings.json")
     inp = json.loads((DATA_DIR / "input.json").read_text())
     desc = inp["model"]["descriptor"]
-    parts = desc["list"] if desc["type"] == "hybrid" else [desc]
+    parts = descriptor_parts(desc)
     assert max(p["rcut"] for p in parts) == settings.rcut
     assert all(p["precision"] == "float64" for p in parts)
     report = json.loads((DATA_DIR / "report.json").read_text())

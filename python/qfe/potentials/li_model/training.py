@@ -63,6 +63,11 @@ def descriptor_input(settings: BuildSettings) -> dict:
     return {"type": "hybrid", "list": [two_body, three_body]}
 
 
+def descriptor_parts(desc: dict) -> list:
+    """The plain descriptors of a deepmd-kit descriptor input (the members of a hybrid)."""
+    return desc["list"] if desc["type"] == "hybrid" else [desc]
+
+
 def training_input(settings: BuildSettings, train_systems, valid_systems) -> dict:
     """deepmd-kit input (v2 format) for a small float64 energy model."""
     s = settings

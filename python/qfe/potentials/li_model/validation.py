@@ -20,7 +20,7 @@ import numpy as np
 
 from qfe.potentials.li_model.dataset import read_system
 from qfe.potentials.li_model.sampling import lithium_crystal
-from qfe.potentials.li_model.training import descriptor_input
+from qfe.potentials.li_model.training import descriptor_input, descriptor_parts
 
 
 def evaluate_systems(pb_path, systems) -> dict:
@@ -252,11 +252,10 @@ def make_plots(predictions: dict, train_predictions: dict, phonons: dict, eos: d
 def describe_descriptor(desc: dict) -> str:
     """One line for the report from deepmd-kit's descriptor input, e.g. ``se_e2_a rcut 5.2 A,
     rcut_smth 2.0 A, sel 48, neurons [16, 32, 64], axis 8`` (hybrids joined by `` + ``)."""
-    parts = desc["list"] if desc["type"] == "hybrid" else [desc]
     return " + ".join(
         f"{p['type']} rcut {p['rcut']} A, rcut_smth {p['rcut_smth']} A, sel {p['sel'][0]}, "
         f"neurons {p['neuron']}" + (f", axis {p['axis_neuron']}" if "axis_neuron" in p else "")
-        for p in parts)
+        for p in descriptor_parts(desc))
 
 
 def validate_build(build) -> dict:
