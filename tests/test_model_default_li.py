@@ -27,6 +27,7 @@ from qfe.potentials.li_model import sampling  # noqa: E402
 from qfe.potentials.li_model.settings import BuildSettings  # noqa: E402
 from qfe.potentials.li_model.training import descriptor_parts  # noqa: E402
 from qfe.potentials.li_model.validation import describe_descriptor  # noqa: E402
+from qfe.potentials.phonons import without_acoustic  # noqa: E402
 
 pytestmark = [
     pytest.mark.deepmd,
@@ -64,13 +65,13 @@ def test_shipped_files():
         default_lithium_model("xyz")
 
 
-# The shipped model (build of 2026-11-21, 120,000 steps) misses three of the issue's targets;
+# The shipped model (build of 2026-11-21, 120,000 steps, 6 displaced frames per sigma) misses three of the issue's targets;
 # these checks stay in the suite as strict xfails, so a model that meets them turns them into
 # failures (XPASS) until the marker is removed.  Numbers: docs/potentials.md, "Validation report".
 MISSES_TARGET = pytest.mark.xfail(
     strict=True,
-    reason="shipped default Li model misses this target (held-out E RMSE 2.24 > 2 meV/atom, "
-           "Gamma phonons 6.7% > 3% RMS, bcc-fcc error -2.6 meV/atom > 0.5); issue 3 open")
+    reason="shipped default Li model misses this target (held-out E RMSE 2.61 > 2 meV/atom, "
+           "Gamma phonons 5.1% > 3% RMS, bcc-fcc error -2.9 meV/atom > 0.5); issue 3 open")
 
 
 def test_report_meets_force_criteria(report):
@@ -188,9 +189,12 @@ def live_phonons():
 def test_live_phonons_reproduce_report(live_phonons, report):
     ph = live_phonons
     assert ph["model_acoustic_sum_rule_eV_per_A2"] < 1e-10
-    np.testing.assert_allclose(ph["model_THz"], report["phonons_gamma"]["model_THz"], atol=1e-8)
-    np.testing.assert_allclose(ph["teacher_THz"], report["phonons_gamma"]["teacher_THz"],
-                               atol=1e-8)
+    # the three translations are square roots of round-off eigenvalues (~1e-14 eV/A^2 -> 1e-7
+    # THz) and vary between processes; the other 159 modes must reproduce the report exactly
+    for key in ("model_THz", "teacher_THz"):
+        np.testing.assert_allclose(without_acoustic(ph[key]),
+                                   without_acoustic(report["phonons_gamma"][key]), atol=1e-8)
+        assert np.sort(np.abs(ph[key]))[2] < 1e-5
 
 
 @MISSES_TARGET
