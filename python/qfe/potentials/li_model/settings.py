@@ -24,7 +24,8 @@ class BuildSettings:
     volumes: list = field(default_factory=lambda: [16.0, 17.0, 18.0, 19.2, 20.0, 21.0, 22.0])
     displacement_sigmas: list = field(default_factory=lambda: [0.01, 0.02, 0.03, 0.05, 0.07,
                                                                0.1])
-    displaced_per_sigma: int = 2
+    # 6 frames per volume and sigma: the harmonic force constants (phonons) come from these
+    displaced_per_sigma: int = 6
     strained_per_volume: int = 5
     max_strain: float = 0.03
     strain_displacement_sigma: float = 0.03
