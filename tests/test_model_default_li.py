@@ -65,9 +65,10 @@ def test_shipped_files():
         default_lithium_model("xyz")
 
 
-# The shipped model (build of 2026-11-21, 120,000 steps, 6 displaced frames per sigma) misses three of the targets;
-# these checks stay in the suite as strict xfails, so a model that meets them turns them into
-# failures (XPASS) until the marker is removed.  Numbers: docs/potentials.md, "Validation report".
+# The shipped model (build of 2026-11-21, 120,000 steps, 6 displaced frames per sigma) misses
+# three of the targets; these checks stay in the suite as strict xfails, so a model that
+# meets them turns them into failures (XPASS) until the marker is removed.  Numbers:
+# docs/potentials.md, "Validation report".
 MISSES_TARGET = pytest.mark.xfail(
     strict=True,
     reason="shipped default Li model misses this target (held-out E RMSE 2.61 > 2 meV/atom, "
