@@ -162,7 +162,7 @@ def test_stress_matches_volume_derivative_of_free_energy_full():
     # instability (the SNAP teacher's 16-atom cell has 6 imaginary modes at 19.7 and 20.35
     # A^3/atom, none at 21.0), so the volume dependence of the soft modes, and with it the sign
     # of the quantum pressure, depends on the model (the first default model: positive; the
-    # current one: -0.024 +- 0.003 GPa from the stress, -0.015 +- 0.004 GPa from -dF/dV)
+    # later ones: negative, measured values in docs/ase.md)
     assert abs(p_q) > 5 * p_err
     assert abs(p_q - p_fd) < 3 * np.hypot(p_err, p_fd_err)
 
