@@ -72,7 +72,7 @@ def test_shipped_files():
 MISSES_TARGET = pytest.mark.xfail(
     strict=True,
     reason="shipped default Li model misses this target (held-out E RMSE 2.61 > 2 meV/atom, "
-           "Gamma phonons 5.1% > 3% RMS, bcc-fcc error -2.9 meV/atom > 0.5); issue 3 open")
+           "Gamma phonons 5.1% > 3% RMS, bcc-fcc error -2.9 meV/atom > 0.5); why: docs/potentials.md")
 
 
 def test_report_meets_force_criteria(report):
