@@ -15,18 +15,19 @@ weights), with the cutoff between the second and third shells.
 """
 import numpy as np
 import pytest
-from ase.build import bulk
+
+pytest.importorskip("deepmd")
+from qfe.potentials.li_model.sampling import lithium_crystal  # noqa: E402
+
+pytestmark = pytest.mark.deepmd
 
 VOLUME = 22.0  # A^3/atom: fcc nearest-neighbour distance 3.145 A, second shell 4.448 A
 RCUT, RCUT_SMTH, SEL = 4.6, 3.6, 64  # third shells (hcp 5.14 A, fcc 5.45 A) outside
 
 
 def _lattice(phase: str):
-    if phase == "fcc":
-        return bulk("Li", "fcc", a=(4 * VOLUME) ** (1 / 3), cubic=True).repeat(3)
-    c_over_a = np.sqrt(8 / 3)  # ideal hcp: same nearest-neighbour distance in and out of plane
-    a = (4 * VOLUME / (np.sqrt(3) * c_over_a)) ** (1 / 3)
-    return bulk("Li", "hcp", a=a, c=c_over_a * a).repeat((4, 4, 3))
+    """fcc (conventional cell) or ideal-c/a hcp, about 100 atoms, at VOLUME."""
+    return lithium_crystal(phase, VOLUME, (3, 3, 3) if phase == "fcc" else (4, 4, 3))
 
 
 def _per_atom_descriptor(descriptor, atoms) -> np.ndarray:
