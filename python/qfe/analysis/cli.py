@@ -346,7 +346,7 @@ def _run_dos(args) -> int:
                           "Cv_over_3NkB": float(ci / (3 * r.n_atoms * units.KB))}
                          for t, ei, ci in zip(temps, e, cv)]}
         print(f"{name}: {r.n_atoms} atoms, T_zero = {r.zero_point_temperature():.1f} K per degree "
-              f"of freedom, zero-point energy {r.zero_point_energy() / r.n_atoms * 1e3:.2f} meV/atom, "
+              f"of freedom, zero-point energy {r.zero_point_energy() / r.n_atoms * units.EV_TO_MEV:.2f} meV/atom, "
               f"resolution {r.dnu:.3g} THz")
     _write_json(_out(args, "dos.json"), info)
     if not args.no_plot:
@@ -356,8 +356,8 @@ def _run_dos(args) -> int:
             ax.plot(r.nu, r.g / (3 * r.n_atoms), label=name)
         ax.set_xlabel(r"$\nu$ (THz)")
         ax.set_ylabel(r"g($\nu$) / 3N (1/THz)")
-        sec = ax.secondary_xaxis("top", functions=(lambda x: x * units.H_PLANCK * 1e3,
-                                                   lambda y: y / (units.H_PLANCK * 1e3)))
+        sec = ax.secondary_xaxis("top", functions=(lambda x: x * units.THZ_TO_MEV,
+                                                   lambda y: y / units.THZ_TO_MEV))
         sec.set_xlabel("meV")
         ax.legend()
         _save_plot(args, fig, "dos.png")

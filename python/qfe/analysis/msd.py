@@ -23,6 +23,7 @@ import scipy.fft
 
 from qfe.analysis.io import Trajectory
 from qfe.analysis.neighbors import fractional
+from qfe.units import A2_PER_PS_TO_CM2_PER_S
 
 __all__ = [
     "unwrap",
@@ -34,8 +35,6 @@ __all__ = [
     "diffusion_coefficient",
     "A2_PER_PS_TO_CM2_PER_S",
 ]
-
-A2_PER_PS_TO_CM2_PER_S = 1e-4
 
 
 def unwrap(traj: Trajectory, indices=None) -> np.ndarray:

@@ -98,7 +98,7 @@ class VDOSResult:
     @property
     def energy_mev(self) -> np.ndarray:
         """h nu in meV."""
-        return units.H_PLANCK * self.nu * 1e3
+        return units.THZ_TO_MEV * self.nu
 
     @property
     def n_modes(self) -> float:
