@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 import scipy.fft
 
-from qfe.analysis.io import Trajectory
+from qfe.analysis.io.frames import Trajectory, selection_label
 from qfe.analysis.neighbors import fractional
 from qfe.units import A2_PER_PS_TO_CM2_PER_S
 
@@ -126,7 +126,7 @@ def msd(traj: Trajectory, species=None, *, remove_drift: bool = False) -> MSDRes
     idx = traj.select(species)
     pos = _selected_unwrapped(traj, idx, remove_drift)
     per_comp = msd_fft(pos) / len(idx)
-    label = "all" if species is None else ",".join(map(str, np.atleast_1d(species)))
+    label = selection_label(species)
     return MSDResult(times=times - times[0], msd=per_comp.sum(axis=1), msd_xyz=per_comp,
                      species=label, n_atoms=len(idx), n_origins=traj.n_frames - np.arange(traj.n_frames))
 

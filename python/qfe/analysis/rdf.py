@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 from scipy.spatial import cKDTree
 
-from qfe.analysis.io import Trajectory
+from qfe.analysis.io.frames import Trajectory
 from qfe.analysis.neighbors import fractional, is_orthogonal, periodic_images, perpendicular_widths
 
 __all__ = ["RDFResult", "rdf_counts", "rdf", "parse_pairs"]

@@ -35,7 +35,7 @@ from scipy.sparse import csr_array
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
-from qfe.analysis.io import Trajectory
+from qfe.analysis.io.frames import Trajectory, selection_label
 from qfe.analysis.neighbors import (check_cell, fractional, is_orthogonal, minimum_image,
                                     pairs_within)
 
@@ -275,6 +275,6 @@ def reordered_msd(traj: Trajectory, species=None, *, origins=(0,), lags=None,
         times = lags * float(np.median(np.diff(traj.times)))
     else:
         times = lags.astype(float)
-    label = "all" if species is None else ",".join(map(str, np.atleast_1d(species)))
+    label = selection_label(species)
     return ReorderedMSDResult(times=times, msd_prime=msdp / no, msd=plain / no, n_moved=moved / no,
                               max_distance=dmax, species=label, n_atoms=len(idx), n_origins=no)

@@ -35,7 +35,7 @@ import scipy.fft
 import scipy.signal
 
 from qfe import units
-from qfe.analysis.io import Trajectory
+from qfe.analysis.io.frames import Trajectory, selection_label
 
 __all__ = [
     "vacf",
@@ -182,7 +182,7 @@ def vdos(traj: Trajectory, species=None, *, segment: int | None = None, window: 
     if not np.allclose(dts, dt, rtol=1e-6, atol=1e-12):
         raise ValueError("frames are not equally spaced in time; the spectrum needs a constant interval")
     idx = traj.select(species)
-    label = "all" if species is None else ",".join(map(str, np.atleast_1d(species)))
+    label = selection_label(species)
     return vdos_from_velocities(traj.velocities[:, idx], traj.masses[idx], dt, segment=segment,
                                 window=window, qtb_temperature=qtb_temperature, species=label)
 
