@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from qfe import units
-from qfe.analysis.thermo import (block_average, energy_curves, plot_energy_curves, read_lammps_log,
-                                 thermo_point)
+from qfe.analysis.plots import energy_curves_figure
+from qfe.analysis.thermo import block_average, energy_curves, read_lammps_log, thermo_point
 
 DECK = """
 units {units}
@@ -110,8 +110,15 @@ def test_einstein_curves(tmp_path):
     assert by["quantum"].reduced_energy[0] == pytest.approx(t_zero, rel=1e-3)
     curves_given, e0_given = energy_curves(points, e0)
     assert e0_given == e0
-    plot_energy_curves(curves, tmp_path / "curves.png")
-    assert (tmp_path / "curves.png").stat().st_size > 1000
+    # the figure shows these curves (points and error bars) and the classical line y = T
+    fig = energy_curves_figure(curves)
+    ax = fig.axes[0]
+    shown = {c.get_label(): c for c in ax.containers}
+    for c in curves:
+        np.testing.assert_array_equal(shown[c.label].lines[0].get_xydata(),
+                                      np.column_stack([c.temperature, c.reduced_energy]))
+    (diagonal,) = [ln for ln in ax.get_lines() if ln.get_label() == "classical harmonic"]
+    np.testing.assert_array_equal(diagonal.get_xydata(), [[0, 0], [400, 400]])
 
 
 def test_block_average_error_calibrated():

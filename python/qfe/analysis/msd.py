@@ -33,6 +33,8 @@ __all__ = [
     "DiffusionResult",
     "fit_diffusion",
     "diffusion_coefficient",
+    "SpeciesMSD",
+    "msd_per_species",
     "A2_PER_PS_TO_CM2_PER_S",
 ]
 
@@ -217,3 +219,65 @@ def diffusion_coefficient(traj: Trajectory, species=None, window=None, *, n_bloc
     err = float(blocks.std(ddof=1) / np.sqrt(n_blocks))
     return DiffusionResult(D=float(D), D_err=err, window=window, slope=slope, intercept=intercept,
                            n_blocks=n_blocks, D_blocks=blocks)
+
+
+@dataclasses.dataclass
+class SpeciesMSD:
+    """MSD and diffusion coefficient of each species of one trajectory.
+
+    msd        : label -> :class:`MSDResult`
+    diffusion  : label -> :class:`DiffusionResult`, for the species whose fit succeeded
+    fit_errors : label -> why the fit with the default window failed (too few frames...)
+    """
+
+    msd: dict
+    diffusion: dict
+    fit_errors: dict
+    remove_drift: bool = False
+
+    @property
+    def times(self) -> np.ndarray:
+        return next(iter(self.msd.values())).times
+
+    def table(self) -> tuple[list[str], np.ndarray]:
+        """Column names and (F, 1 + species) array: lag time (ps), MSD of each species (A^2)."""
+        names = ["time_ps"] + [f"msd_{sp}_A2" for sp in self.msd]
+        return names, np.column_stack([self.times] + [r.msd for r in self.msd.values()])
+
+    def as_dict(self) -> dict:
+        return {"remove_drift": self.remove_drift,
+                "species": {sp: {"n_atoms": r.n_atoms,
+                                 "diffusion": (self.diffusion[sp].as_dict()
+                                               if sp in self.diffusion else None)}
+                            for sp, r in self.msd.items()}}
+
+    def summary(self) -> str:
+        lines = []
+        for sp, r in self.msd.items():
+            line = (f"{sp}: {r.n_atoms} atoms, MSD({r.times[-1]:.4g} ps) = {r.msd[-1]:.4g} A^2")
+            if sp in self.diffusion:
+                f = self.diffusion[sp]
+                line += (f", D = {f.D:.4g} +- {f.D_err:.2g} A^2/ps ({f.D_cm2_per_s:.3e} cm^2/s, "
+                         f"fit {f.window[0]:.3g}-{f.window[1]:.3g} ps, {f.n_blocks} blocks)")
+            lines.append(line)
+        return "\n".join(lines)
+
+
+def msd_per_species(traj: Trajectory, species=None, *, window=None, n_blocks: int = 5,
+                    remove_drift: bool = False) -> SpeciesMSD:
+    """:func:`msd` and :func:`diffusion_coefficient` of each of ``species`` (labels; default:
+    every species of the trajectory).  A fit on an explicit ``window`` that fails raises; with
+    the default window the reason is kept in ``fit_errors`` and the MSD is still returned."""
+    labels = (sorted(set(traj.species().tolist())) if species is None
+              else [species] if isinstance(species, str) else list(species))
+    msds, fits, errors = {}, {}, {}
+    for sp in labels:
+        msds[sp] = msd(traj, sp, remove_drift=remove_drift)
+        try:
+            fits[sp] = diffusion_coefficient(traj, sp, window, n_blocks=n_blocks,
+                                             remove_drift=remove_drift)
+        except ValueError as exc:
+            if window is not None:
+                raise
+            errors[sp] = str(exc)
+    return SpeciesMSD(msd=msds, diffusion=fits, fit_errors=errors, remove_drift=remove_drift)

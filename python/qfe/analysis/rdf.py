@@ -45,6 +45,22 @@ class RDFResult:
             cols += [g, self.coordination[(a, b)]]
         return names, np.column_stack(cols)
 
+    def first_peaks(self) -> dict:
+        """"a-b" -> (r of the highest bin (A), g there): the first-shell peak of a solid."""
+        return {f"{a}-{b}": (float(self.r[int(g.argmax())]), float(g.max()))
+                for (a, b), g in self.g.items()}
+
+    def as_dict(self) -> dict:
+        return {"n_frames": self.n_frames, "r_max_A": float(self.edges[-1]), "bins": len(self.r),
+                "pairs": {name: {"first_peak_A": r, "g_max": g}
+                          for name, (r, g) in self.first_peaks().items()}}
+
+    def summary(self) -> str:
+        return "\n".join(
+            f"{name}: first peak at {r:.3f} A (g = {g:.3g}), "
+            f"n({self.edges[-1]:.2f} A) = {self.coordination[pair][-1]:.3f}"
+            for (name, (r, g)), pair in zip(self.first_peaks().items(), self.g))
+
 
 def _ordered_pair_histograms(positions, codes, n_species, cell, pbc, r_max, n_bins,
                              chunk: int = 1 << 20):

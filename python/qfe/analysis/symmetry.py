@@ -25,12 +25,11 @@ deviation of the atoms from the symmetric sites is reported too.
 from __future__ import annotations
 
 import dataclasses
-import os
 import warnings
 
 import numpy as np
 
-__all__ = ["WyckoffOrbit", "SymmetryResult", "analyze_symmetry", "average_structure", "load_structure"]
+__all__ = ["WyckoffOrbit", "SymmetryResult", "analyze_symmetry", "average_structure"]
 
 
 @dataclasses.dataclass
@@ -98,29 +97,6 @@ class SymmetryResult:
 
         return ase.Atoms(symbols=self.std_species, scaled_positions=self.std_positions,
                          cell=self.std_lattice, pbc=True)
-
-
-def load_structure(path, index=-1, type_map=None):
-    """A structure from any ASE-readable file (POSCAR, CIF, extxyz, ...) or a frame of a LAMMPS
-    dump (``type_map`` names its types)."""
-    import ase.io
-
-    from qfe.analysis.io import detect_format, iter_frames
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"structure file not found: {path}")
-    try:
-        fmt = detect_format(path)
-    except ValueError:
-        fmt = "ase"
-    if fmt.startswith("lammps"):
-        frames = list(iter_frames(path, fmt, type_map=type_map))
-        try:
-            return frames[index].to_ase()
-        except IndexError:
-            raise ValueError(f"{path} has {len(frames)} frames; frame {index} does not exist") from None
-    return ase.io.read(path, index=index)
 
 
 def average_structure(traj, frames=None):
