@@ -8,7 +8,8 @@ import pytest
 jax = pytest.importorskip("jax")
 from ase.build import bulk  # noqa: E402
 
-from qfe.potentials import MorseCrystal, PotentialCalculator  # noqa: E402
+from qfe.ase_calculators import PotentialCalculator  # noqa: E402
+from qfe.potentials import MorseCrystal  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 

