@@ -156,7 +156,8 @@ def test_figures_plot_the_results(walk_dump):
         np.testing.assert_array_equal(shown[f"{a}-{b}"], values)
     spectra = vdos_by_species(traj, segment=64)
     assert list(spectra) == ["H", "Li", "all"]
-    shown = {ln.get_label(): ln.get_ydata() for ln in plots.vdos_figure(spectra).axes[0].get_lines()}
+    lines = plots.vdos_figure(spectra).axes[0].get_lines()
+    shown = {ln.get_label(): ln.get_ydata() for ln in lines}
     for name, r in spectra.items():
         np.testing.assert_allclose(shown[name], r.g / (3 * r.n_atoms))
     plt.close("all")

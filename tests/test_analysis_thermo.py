@@ -62,10 +62,12 @@ def test_lammps_log_blocks(lammps_logs):
     assert [r.normalized for r in runs] == [False, True, True]
     first, second, yaml = runs
     np.testing.assert_array_equal(first.columns["Step"], np.arange(0, 51, 10))
-    np.testing.assert_allclose(first.columns["TotEng"], first.columns["PotEng"] + first.columns["KinEng"],
+    np.testing.assert_allclose(first.columns["TotEng"],
+                               first.columns["PotEng"] + first.columns["KinEng"],
                                atol=2e-6 * np.abs(first.columns["TotEng"]).max())
     # the norm-yes block continues the same trajectory at 1/N of the extensive energies
-    np.testing.assert_allclose(second.columns["PotEng"][0] * 108, first.columns["PotEng"][-1], rtol=1e-5)
+    np.testing.assert_allclose(second.columns["PotEng"][0] * 108, first.columns["PotEng"][-1],
+                               rtol=1e-5)
     np.testing.assert_array_equal(yaml.columns["Step"], [80, 90, 100])
     assert "KinEng" in yaml.columns and "PotEng" in yaml.columns
     lj = read_lammps_log(lammps_logs / "log.lj")

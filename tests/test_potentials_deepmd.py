@@ -15,11 +15,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 jax = pytest.importorskip("jax")
 pytest.importorskip("deepmd")
-import jax.numpy as jnp  # noqa: E402
-from ase.build import bulk  # noqa: E402
+import jax.numpy as jnp
+from ase.build import bulk
 
-from qfe.potentials import default_lithium_model  # noqa: E402
-from qfe.potentials.deepmd import DeepMDModel, deepmd_pair_lines, load_deepmd  # noqa: E402
+from qfe.potentials import default_lithium_model
+from qfe.potentials.deepmd import DeepMDModel, deepmd_pair_lines, load_deepmd
 
 pytestmark = [
     pytest.mark.deepmd,

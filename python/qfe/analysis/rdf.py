@@ -103,7 +103,8 @@ def _ordered_pair_histograms(positions, codes, n_species, cell, pbc, r_max, n_bi
     xyz_a = frac @ cell
     rows = max(1, chunk // 512)
     for lo in range(0, len(xyz_a), rows):
-        sdm = cKDTree(xyz_a[lo:lo + rows]).sparse_distance_matrix(tree_b, r_max, output_type="ndarray")
+        sdm = cKDTree(xyz_a[lo:lo + rows]).sparse_distance_matrix(tree_b, r_max,
+                                                                   output_type="ndarray")
         i, g, d = sdm["i"] + lo, sdm["j"], sdm["v"]
         keep = g != i                      # the unshifted copy of every atom comes first
         bins = (d[keep] * inv_dr).astype(np.int64)
@@ -117,7 +118,8 @@ def _normalise(hist_ab, na, nb, same, cell, pbc, edges):
     shell = 4.0 / 3.0 * np.pi * np.diff(edges ** 3)
     # an atom sees N_b - 1 others, plus its own periodic images once r_max reaches the
     # shortest lattice translation (>= the smallest width): then the reference density is N_b/V
-    own_images = bool(np.any(pbc)) and edges[-1] >= perpendicular_widths(cell)[np.asarray(pbc)].min()
+    own_images = (bool(np.any(pbc))
+                  and edges[-1] >= perpendicular_widths(cell)[np.asarray(pbc)].min())
     nb_eff = nb - 1 if same and not own_images else nb
     g = vol * hist_ab / (na * nb_eff * shell)
     return g, np.cumsum(hist_ab) / na

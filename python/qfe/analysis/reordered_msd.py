@@ -36,8 +36,13 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
 from qfe.analysis.io.frames import Trajectory, selection_label
-from qfe.analysis.neighbors import (check_cell, fractional, is_orthogonal, minimum_image,
-                                    pairs_within)
+from qfe.analysis.neighbors import (
+    check_cell,
+    fractional,
+    is_orthogonal,
+    minimum_image,
+    pairs_within,
+)
 
 __all__ = ["Assignment", "optimal_assignment", "ReorderedMSDResult", "reordered_msd"]
 

@@ -153,7 +153,8 @@ def read_thermo_csv(path, natoms: int | None = None, normalized: bool = False) -
     rows = []
     for k, row in enumerate(reader, start=2):
         if len(row) != len(header):
-            raise ValueError(f"{path}: data row {k} has {len(row)} fields, header has {len(header)}")
+            raise ValueError(f"{path}: data row {k} has {len(row)} fields, header has "
+                             f"{len(header)}")
         try:
             rows.append([float(v) for v in row])
         except ValueError:
@@ -203,7 +204,8 @@ def _energy_column(run: ThermoRun, column: str | None) -> np.ndarray:
                      "(or name one with column=...)")
 
 
-def thermo_point(path, temperature: float | None = None, label: str = "", *, column: str | None = None,
+def thermo_point(path, temperature: float | None = None, label: str = "", *,
+                 column: str | None = None,
                  discard: float = 0.2, n_blocks: int = 5, natoms: int | None = None,
                  run_index: int = -1) -> ThermoPoint:
     """Average energy per atom of run ``run_index`` (default: last) of a log or CSV file.
@@ -219,7 +221,8 @@ def thermo_point(path, temperature: float | None = None, label: str = "", *, col
         try:
             run = runs[run_index]
         except IndexError:
-            raise ValueError(f"{path}: has {len(runs)} thermo blocks, asked for {run_index}") from None
+            raise ValueError(f"{path}: has {len(runs)} thermo blocks, asked for "
+                             f"{run_index}") from None
     if not 0 <= discard < 1:
         raise ValueError(f"discard must be in [0, 1), got {discard}")
     energy = _energy_column(run, None if column is None else column)

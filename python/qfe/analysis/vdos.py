@@ -210,7 +210,8 @@ def vdos(traj: Trajectory, species=None, *, segment: int | None = None, window: 
     dts = np.diff(times)
     dt = float(np.median(dts))
     if not np.allclose(dts, dt, rtol=1e-6, atol=1e-12):
-        raise ValueError("frames are not equally spaced in time; the spectrum needs a constant interval")
+        raise ValueError("frames are not equally spaced in time; the spectrum needs a constant "
+                         "interval")
     idx = traj.select(species)
     label = selection_label(species)
     return vdos_from_velocities(traj.velocities[:, idx], traj.masses[idx], dt, segment=segment,

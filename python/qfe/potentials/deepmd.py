@@ -570,7 +570,8 @@ def deepmd_pair_lines(path, species) -> list[str]:
     """
     path = _check_model_file(path).resolve()
     if path.suffix != ".pb":
-        raise ValueError(f"pair_style deepmd needs the .pb (TensorFlow) model here, got {path.name}")
+        raise ValueError(f"pair_style deepmd needs the .pb (TensorFlow) model here, got "
+                         f"{path.name}")
     species = [species] if isinstance(species, str) else list(species)
     if not species:
         raise ValueError("need at least one species for pair_coeff")
