@@ -1,6 +1,7 @@
 # qfe: every target does its own set-up on a fresh machine.
 #   make venv       .venv with pinned dependencies + qfe (plugin compiled) installed
-#   make test       the test suite (about 30 min on 2 cores, install included)
+#   make lint       ruff (settings in pyproject.toml); seconds
+#   make test       lint, then the test suite (about 30 min on 2 cores, install included)
 #   make test-long  longer physics runs (opt-in)
 #   make demo       NCT free energy of bcc Li, 54 atoms, 100 K, built-in model (<= 10 min)
 #   make bench      benchmarks/ scripts (print measured ratios, write benchmarks/results/)
@@ -13,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONUNBUFFERED = 1
 
-.PHONY: venv deps install test test-long demo bench clean
+.PHONY: venv deps install lint test test-long demo bench clean
 
 venv: install
 
@@ -29,7 +30,10 @@ install: deps
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation .
 	$(BIN)/python -c "import qfe.lammps as q, os; p = q.plugin_path(); assert os.path.exists(p), p; print('qfe plugin:', p)"
 
-test: venv
+lint: deps
+	$(BIN)/ruff check .
+
+test: venv lint
 	$(BIN)/python -m pytest -q -rxXs -m "not slow" $(PYTEST_ARGS) tests
 
 test-long: venv

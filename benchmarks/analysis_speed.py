@@ -23,15 +23,15 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python"))
 
-from qfe.analysis.io import read_trajectory, write_lammps_dump  # noqa: E402
-from qfe.analysis.msd import msd  # noqa: E402
-from qfe.analysis.rdf import rdf  # noqa: E402
-from qfe.analysis.reordered_msd import optimal_assignment  # noqa: E402
+from qfe.analysis.io import read_trajectory, write_lammps_dump
+from qfe.analysis.msd import msd
+from qfe.analysis.rdf import rdf
+from qfe.analysis.reordered_msd import optimal_assignment
 
 A_LAH10 = 5.10          # A, Fm-3m LaH10 near 200 GPa
 X_32F = 0.379     # H at 32f (x, x, x): La-H 2.12 A, shortest H-H 1.14 A
@@ -88,12 +88,14 @@ def bench_reordered(lines, rng):
         t, res = timed(lambda: optimal_assignment(h, cur, cell, method="sparse"), repeat=3)
         t_main = t if t_main is None else t_main
         naive = float(np.mean(np.sum((cur - h) ** 2, axis=1)))
-        lines.append(f"  sigma = {sigma} A per component ({label}), {n_swapped} atoms on swapped sites:")
-        lines.append(f"    certified sparse assignment {t:.3f} s (best of 3; target <= 2 s); cutoff "
-                     f"{res.cutoff:.3f} A, {res.n_candidates / len(h):.2f} candidates per atom, "
+        lines.append(f"  sigma = {sigma} A per component ({label}), {n_swapped} atoms on swapped "
+                     "sites:")
+        lines.append(f"    certified sparse assignment {t:.3f} s (best of 3; target <= 2 s); "
+                     f"cutoff {res.cutoff:.3f} A, {res.n_candidates / len(h):.2f} candidates "
+                     "per atom, "
                      f"{res.attempts} solve(s), certified optimal: {res.certified}")
-        lines.append(f"    MSD' = {res.msd_prime:.5f} A^2 (3 sigma^2 = {3 * sigma ** 2:.5f}), plain MSD "
-                     f"= {naive:.5f} A^2, atoms reassigned: {res.n_moved}")
+        lines.append(f"    MSD' = {res.msd_prime:.5f} A^2 (3 sigma^2 = {3 * sigma ** 2:.5f}), "
+                     f"plain MSD = {naive:.5f} A^2, atoms reassigned: {res.n_moved}")
     sigma = 0.10
     # side by side with the dense solver on a cut both can handle
     pos2, cell2, sym2 = lah10_supercell(4)
@@ -102,8 +104,9 @@ def bench_reordered(lines, rng):
     cur2, _ = swap_neighbours(cur2, cell2, 20, rng)
     td, dense = timed(lambda: optimal_assignment(h2, cur2, cell2, method="dense"))
     ts, sparse = timed(lambda: optimal_assignment(h2, cur2, cell2, method="sparse"), repeat=3)
-    lines.append(f"  side by side on {len(h2)} H atoms (4x4x4 cells): dense {td:.3f} s, sparse {ts:.4f} s, "
-                 f"ratio {td / ts:.0f}x; costs equal: {abs(dense.cost - sparse.cost) < 1e-9 * dense.cost}")
+    equal = abs(dense.cost - sparse.cost) < 1e-9 * dense.cost
+    lines.append(f"  side by side on {len(h2)} H atoms (4x4x4 cells): dense {td:.3f} s, sparse "
+                 f"{ts:.4f} s, ratio {td / ts:.0f}x; costs equal: {equal}")
     return t_main
 
 
@@ -132,8 +135,10 @@ def bench_trajectory(lines, rng, workdir: Path, n_frames=100):
     t_msd, res = timed(lambda: {sp: msd(traj, sp) for sp in ("La", "H")})
     t_rdf, g = timed(lambda: rdf(traj, "La-La,La-H,H-H", r_max=6.0, n_bins=300))
     total = t_read + t_msd + t_rdf
-    lines.append(f"  read dump:            {t_read:7.1f} s ({t_read / n_frames * 1e3:.0f} ms/frame)")
-    lines.append(f"  MSD (La, H; FFT):     {t_msd:7.2f} s   MSD_H(last lag) = {res['H'].msd[-1]:.3f} A^2")
+    lines.append(f"  read dump:            {t_read:7.1f} s "
+                 f"({t_read / n_frames * 1e3:.0f} ms/frame)")
+    lines.append(f"  MSD (La, H; FFT):     {t_msd:7.2f} s   "
+                 f"MSD_H(last lag) = {res['H'].msd[-1]:.3f} A^2")
     lines.append(f"  RDF (3 pairs, 6 A):   {t_rdf:7.1f} s ({t_rdf / n_frames * 1e3:.0f} ms/frame)")
     lines.append(f"  total read + MSD + RDF: {total:.1f} s")
     from qfe.analysis.rdf import rdf_counts
@@ -145,8 +150,9 @@ def bench_trajectory(lines, rng, workdir: Path, n_frames=100):
     def cn(pair, r):
         return g.coordination[pair][np.searchsorted(g.edges, r) - 1]
 
-    lines.append(f"    neighbours: H of La within 2.5 A {cn(('La', 'H'), 2.5):.2f} (perfect lattice "
-                 f"{ideal_lah:.0f}), H of H within 1.4 A {cn(('H', 'H'), 1.4):.2f} (perfect {ideal_hh:.0f})")
+    lines.append(f"    neighbours: H of La within 2.5 A {cn(('La', 'H'), 2.5):.2f} (perfect "
+                 f"lattice {ideal_lah:.0f}), H of H within 1.4 A {cn(('H', 'H'), 1.4):.2f} "
+                 f"(perfect {ideal_hh:.0f})")
     # ratios against straightforward alternatives, same data, same run
     import ase.io
 
@@ -166,7 +172,8 @@ def bench_trajectory(lines, rng, workdir: Path, n_frames=100):
     t_dir, slow = timed(direct)
     same = np.allclose(fast.sum(axis=1), slow, rtol=1e-8, atol=1e-8)
     lines.append(f"  MSD FFT vs direct origin loop ({sub.shape[1]} atoms, {n_frames} frames): "
-                 f"FFT {t_fft:.3f} s, direct {t_dir:.3f} s, ratio {t_dir / t_fft:.1f}x, equal: {same}")
+                 f"FFT {t_fft:.3f} s, direct {t_dir:.3f} s, ratio {t_dir / t_fft:.1f}x, "
+                 f"equal: {same}")
     return total
 
 

@@ -1,16 +1,19 @@
-"""``qfe analyze ...``: every sub-command runs on small files, writes CSV/JSON/PNG whose numbers
-match the Python API (itself checked against references in the other test files), and bad
+"""``qfe analyze ...``: every sub-command runs on small files and writes CSV/JSON whose numbers
+match independent references (the generating random walk, direct sums over pairs and time
+origins, analytic white-noise values) and a PNG of the standard size that is not blank; bad
 input ends with exit status 2 and a message naming the file and line."""
 
 from __future__ import annotations
 
 import json
+import types as pytypes
 
 import numpy as np
 import pytest
 
 from qfe import units
 from qfe.analysis.io import write_lammps_dump
+from qfe.analysis.plots import DPI, FIGSIZE
 from qfe.cli import main
 
 
@@ -33,7 +36,31 @@ def walk_dump(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "walk.lammpstrj"
     write_lammps_dump(path, (frac - images) @ cell, cell, types, images=images, velocities=vel,
                       timesteps=np.arange(nf) * 10, precision=8)
-    return path
+    return pytypes.SimpleNamespace(path=path, positions=true, cell=cell, types=types)
+
+
+def _direct_msd(x, lags):
+    """MSD (A^2 per atom) at each lag, averaged over all time origins, by direct sums."""
+    return np.array([np.mean(np.sum((x[m:] - x[:len(x) - m]) ** 2, axis=-1)) for m in lags])
+
+
+def _direct_coordination(positions, cell, sel_a, sel_b, r):
+    """Mean number of b atoms within r of an a atom (every periodic image), direct sums."""
+    frac = np.linalg.solve(cell.T, positions.T).T
+    wrapped = (frac - np.floor(frac)) @ cell
+    shifts = np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij")).reshape(3, -1).T @ cell
+    d = wrapped[sel_b][None, :, None, :] + shifts[None, None] - wrapped[sel_a][:, None, None]
+    dist = np.linalg.norm(d, axis=-1)
+    return np.count_nonzero((dist < r) & (dist > 1e-9)) / np.count_nonzero(sel_a)
+
+
+def _check_png(path):
+    """The PNG decodes to the standard size and shows more than the background."""
+    import matplotlib.image
+
+    image = matplotlib.image.imread(path)
+    assert image.shape[:2] == (FIGSIZE[1] * DPI, FIGSIZE[0] * DPI)
+    assert np.ptp(image[..., :3]) > 0.5                  # lines drawn on the white background
 
 
 def _json(path):
@@ -43,39 +70,97 @@ def _json(path):
 
 def test_msd_command(walk_dump, tmp_path, capsys):
     out = tmp_path / "o"
-    rc = main(["analyze", "msd", str(walk_dump), "--timestep", "0.001", "--type-map", "Li,H",
-               "--fit-window", "0.1", "0.5", "-o", str(out)])
+    rc = main(["analyze", "msd", str(walk_dump.path), "--timestep", "0.001", "--type-map",
+               "Li,H", "--fit-window", "0.1", "0.5", "-o", str(out)])
     assert rc == 0
     info = _json(out / "msd.json")
     for sp, d_true in (("Li", 0.05), ("H", 0.4)):
         fit = info["species"][sp]["diffusion"]
         assert abs(fit["D_A2_per_ps"] - d_true) < 4 * fit["D_err_A2_per_ps"], (sp, fit)
     table = np.genfromtxt(out / "msd.csv", delimiter=",", names=True)
-    assert table["time_ps"][1] == pytest.approx(0.01)
-    assert (out / "msd.png").stat().st_size > 1000
-    assert "D =" in capsys.readouterr().out
+    np.testing.assert_allclose(table["time_ps"], 0.01 * np.arange(300), atol=1e-12)
+    lags = np.arange(300)
+    for sp, t in (("Li", 1), ("H", 2)):
+        direct = _direct_msd(walk_dump.positions[:, walk_dump.types == t], lags)
+        np.testing.assert_allclose(table[f"msd_{sp}_A2"], direct, rtol=1e-6, atol=1e-9)
+    _check_png(out / "msd.png")
+    printed = capsys.readouterr().out
+    for sp in ("Li", "H"):
+        assert f"D = {info['species'][sp]['diffusion']['D_A2_per_ps']:.4g} +-" in printed
 
 
 def test_rmsd_rdf_dos_commands(walk_dump, tmp_path):
     out = tmp_path / "o"
-    common = [str(walk_dump), "--type-map", "Li,H", "-o", str(out)]
+    common = [str(walk_dump.path), "--type-map", "Li,H", "-o", str(out)]
     assert main(["analyze", "rmsd", *common, "--timestep", "0.001", "--species", "H",
                  "--stop", "40", "--lag-stride", "13"]) == 0
     table = np.genfromtxt(out / "rmsd.csv", delimiter=",", names=True)
     np.testing.assert_allclose(table["time_ps"], [0, 0.13, 0.26, 0.39])
+    h = walk_dump.positions[:, walk_dump.types == 2]
+    direct = [np.mean(np.sum((h[lag] - h[0]) ** 2, axis=-1)) for lag in (0, 13, 26, 39)]
+    np.testing.assert_allclose(table["msd_A2"], direct, rtol=1e-6, atol=1e-9)
     assert np.all(table["msd_prime_A2"] <= table["msd_A2"] + 1e-9)   # min over P includes P = 1
+
     assert main(["analyze", "rdf", *common, "--rmax", "4", "--bins", "40", "--stride", "50"]) == 0
     info = _json(out / "rdf.json")
     assert set(info["pairs"]) == {"H-H", "H-Li", "Li-Li"} and info["n_frames"] == 6
+    header = (out / "rdf.csv").read_text().splitlines()[0].split(",")
+    table = dict(zip(header, np.loadtxt(out / "rdf.csv", delimiter=",", skiprows=1).T))
+    assert table["r_A"][-1] == pytest.approx(4.0 - 0.05)
+    frames = walk_dump.positions[::50]
+    type_of = {"Li": 1, "H": 2}
+    for a, b in (("H", "H"), ("H", "Li"), ("Li", "Li")):
+        direct = np.mean([_direct_coordination(x, walk_dump.cell, walk_dump.types == type_of[a],
+                                               walk_dump.types == type_of[b], 4.0)
+                          for x in frames])
+        assert table[f"n_{a}-{b}"][-1] == pytest.approx(direct, rel=1e-9), (a, b)
+
     assert main(["analyze", "dos", *common, "--timestep", "0.001", "--segment", "64"]) == 0
     info = _json(out / "dos.json")
     assert info["sets"]["all"]["n_modes"] == pytest.approx(3 * 48)
     assert info["sets"]["H"]["n_modes"] == pytest.approx(3 * 32)
     assert info["nyquist_THz"] == pytest.approx(50.0)
-    # white-noise velocities: flat spectrum, mean frequency = Nyquist / 2
-    assert info["sets"]["all"]["mean_frequency_THz"] == pytest.approx(25.0, rel=0.05)
+    # white-noise velocities: flat spectrum, mean frequency = Nyquist / 2 and the zero-point
+    # temperature of a flat band up to 50 THz: h <nu> / 2 kB
+    white = info["sets"]["all"]
+    assert white["mean_frequency_THz"] == pytest.approx(25.0, rel=0.05)
+    assert white["T_zero_K"] == pytest.approx(units.H_PLANCK * 25.0 / (2 * units.KB), rel=0.05)
     for name in ("rmsd.png", "rdf.png", "dos.png"):
-        assert (out / name).stat().st_size > 1000
+        _check_png(out / name)
+
+
+def test_figures_plot_the_results(walk_dump):
+    """What the PNGs show: the figure of each analysis draws its result's numbers."""
+    import matplotlib.pyplot as plt
+
+    from qfe.analysis import plots
+    from qfe.analysis.io import read_trajectory
+    from qfe.analysis.msd import msd_per_species
+    from qfe.analysis.rdf import rdf
+    from qfe.analysis.vdos import vdos_by_species
+
+    traj = read_trajectory(walk_dump.path, timestep=0.001, type_map="Li,H")
+    res = msd_per_species(traj, window=(0.1, 0.5))
+    lines = plots.msd_figure(res).axes[0].get_lines()
+    fitted = [ln for ln in lines if ln.get_linestyle() == "--"]      # in species order
+    assert list(res.msd) == ["H", "Li"] and len(fitted) == 2
+    for sp, fit_line in zip(res.msd, fitted):
+        (line,) = [ln for ln in lines if ln.get_label() == sp]
+        np.testing.assert_array_equal(line.get_ydata(), res.msd[sp].msd)
+        fit = res.diffusion[sp]
+        np.testing.assert_allclose(fit_line.get_xydata(), np.column_stack(
+            [fit.window, fit.slope * np.array(fit.window) + fit.intercept]))
+    g = rdf(traj, r_max=4.0, n_bins=40, frames=slice(None, None, 50))
+    shown = {ln.get_label(): ln.get_ydata() for ln in plots.rdf_figure(g).axes[0].get_lines()}
+    for (a, b), values in g.g.items():
+        np.testing.assert_array_equal(shown[f"{a}-{b}"], values)
+    spectra = vdos_by_species(traj, segment=64)
+    assert list(spectra) == ["H", "Li", "all"]
+    lines = plots.vdos_figure(spectra).axes[0].get_lines()
+    shown = {ln.get_label(): ln.get_ydata() for ln in lines}
+    for name, r in spectra.items():
+        np.testing.assert_allclose(shown[name], r.g / (3 * r.n_atoms))
+    plt.close("all")
 
 
 def test_symmetry_command(tmp_path, capsys):

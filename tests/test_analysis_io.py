@@ -78,7 +78,8 @@ def test_lammps_dumps_agree(lammps_dumps):
     np.testing.assert_allclose(text.cells, binary.cells, atol=1e-12)
     # LAMMPS's own unwrapped coordinates = x + image flags . cell
     assert unwrapped.unwrapped and not text.unwrapped
-    np.testing.assert_allclose(text.frame(5).unwrapped_positions(), unwrapped.positions[5], atol=1e-6)
+    np.testing.assert_allclose(text.frame(5).unwrapped_positions(), unwrapped.positions[5],
+                               atol=1e-6)
     # scaled coordinates (dump atom, 6 digits) mapped through the triclinic cell
     np.testing.assert_allclose(scaled.positions, binary.positions, atol=2e-4)
     np.testing.assert_array_equal(scaled.images, binary.images)
@@ -167,7 +168,8 @@ def test_triclinic_bounds_conversion(tmp_path):
     ylob = ylo + min(0, yz)
     yhib = ylo + ly + max(0, yz)
     p = tmp_path / "tri.dump"
-    p.write_text(f"ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS xy xz yz pp pp pp\n"
+    p.write_text("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\n"
+                 "ITEM: BOX BOUNDS xy xz yz pp pp pp\n"
                  f"{xlob} {xhib} {xy}\n{ylob} {yhib} {xz}\n{zlo} {zlo + lz} {yz}\n"
                  "ITEM: ATOMS id type xs ys zs\n1 1 0.5 0.5 0.5\n")
     fr = next(iter_frames(p))
@@ -221,10 +223,12 @@ def test_truncated_dump_names_file_and_line(tmp_path):
     with pytest.raises(DumpFormatError, match=r"trunc\.dump:25: file ends after 2 of 4 atom lines"):
         read_trajectory(p)
     p.write_text("".join(lines[:-1]) + "4 1 1.5 1.0\n")     # last line cut mid-way
-    with pytest.raises(DumpFormatError, match=r"trunc\.dump:26: 4 values on an atom line, expected 5"):
+    with pytest.raises(DumpFormatError,
+                       match=r"trunc\.dump:26: 4 values on an atom line, expected 5"):
         read_trajectory(p)
     p.write_text("".join(lines[:15]))        # second header cut after the timestep
-    with pytest.raises(DumpFormatError, match=r"trunc\.dump:16: file ends where ITEM: NUMBER OF ATOMS"):
+    with pytest.raises(DumpFormatError,
+                       match=r"trunc\.dump:16: file ends where ITEM: NUMBER OF ATOMS"):
         read_trajectory(p)
 
 
@@ -233,7 +237,8 @@ def test_missing_columns_and_bad_values(tmp_path):
     p.write_text(_good_text().replace("ITEM: ATOMS id type x y z", "ITEM: ATOMS id type x y q"))
     with pytest.raises(DumpFormatError, match=r"cols\.dump:9: no complete set of position columns"):
         read_trajectory(p)
-    p.write_text(_good_text().replace("ITEM: ATOMS id type x y z", "ITEM: ATOMS id type x y z vx vy")
+    p.write_text(_good_text()
+                 .replace("ITEM: ATOMS id type x y z", "ITEM: ATOMS id type x y z vx vy")
                  .replace(" 2.0\n", " 2.0 0 0\n"))
     with pytest.raises(DumpFormatError, match=r"cols\.dump:9: column\(s\) \['vz'\] missing"):
         read_trajectory(p)
@@ -255,7 +260,8 @@ def test_truncated_binary_and_gzip(tmp_path, lammps_dumps):
     data = src.read_bytes()
     p = tmp_path / "cut.bin"
     p.write_bytes(data[: len(data) - 100])
-    with pytest.raises(DumpFormatError, match=r"cut\.bin: byte \d+: file ends while reading atom data"):
+    with pytest.raises(DumpFormatError,
+                       match=r"cut\.bin: byte \d+: file ends while reading atom data"):
         read_trajectory(p)
     g = tmp_path / "cut.dump.gz"
     txt = (lammps_dumps / "dump.custom").read_bytes()

@@ -92,7 +92,8 @@ def test_drift_removal_and_species():
     masses = np.where(symbols == "Li", 6.94, 1.008)
     base = _traj(pos, np.eye(3) * 1e3, dt, unwrapped=True, symbols=symbols, masses=masses)
     drift = np.arange(400)[:, None, None] * dt * np.array([3.0, -1.0, 0.5])
-    drifting = _traj(pos + drift, np.eye(3) * 1e3, dt, unwrapped=True, symbols=symbols, masses=masses)
+    drifting = _traj(pos + drift, np.eye(3) * 1e3, dt, unwrapped=True, symbols=symbols,
+                     masses=masses)
     for sp in ("Li", "H"):
         a = msd(base, sp, remove_drift=True).msd
         b = msd(drifting, sp, remove_drift=True).msd

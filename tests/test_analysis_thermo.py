@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from qfe import units
-from qfe.analysis.thermo import (block_average, energy_curves, plot_energy_curves, read_lammps_log,
-                                 thermo_point)
+from qfe.analysis.plots import energy_curves_figure
+from qfe.analysis.thermo import block_average, energy_curves, read_lammps_log, thermo_point
 
 DECK = """
 units {units}
@@ -62,10 +62,12 @@ def test_lammps_log_blocks(lammps_logs):
     assert [r.normalized for r in runs] == [False, True, True]
     first, second, yaml = runs
     np.testing.assert_array_equal(first.columns["Step"], np.arange(0, 51, 10))
-    np.testing.assert_allclose(first.columns["TotEng"], first.columns["PotEng"] + first.columns["KinEng"],
+    np.testing.assert_allclose(first.columns["TotEng"],
+                               first.columns["PotEng"] + first.columns["KinEng"],
                                atol=2e-6 * np.abs(first.columns["TotEng"]).max())
     # the norm-yes block continues the same trajectory at 1/N of the extensive energies
-    np.testing.assert_allclose(second.columns["PotEng"][0] * 108, first.columns["PotEng"][-1], rtol=1e-5)
+    np.testing.assert_allclose(second.columns["PotEng"][0] * 108, first.columns["PotEng"][-1],
+                               rtol=1e-5)
     np.testing.assert_array_equal(yaml.columns["Step"], [80, 90, 100])
     assert "KinEng" in yaml.columns and "PotEng" in yaml.columns
     lj = read_lammps_log(lammps_logs / "log.lj")
@@ -110,8 +112,15 @@ def test_einstein_curves(tmp_path):
     assert by["quantum"].reduced_energy[0] == pytest.approx(t_zero, rel=1e-3)
     curves_given, e0_given = energy_curves(points, e0)
     assert e0_given == e0
-    plot_energy_curves(curves, tmp_path / "curves.png")
-    assert (tmp_path / "curves.png").stat().st_size > 1000
+    # the figure shows these curves (points and error bars) and the classical line y = T
+    fig = energy_curves_figure(curves)
+    ax = fig.axes[0]
+    shown = {c.get_label(): c for c in ax.containers}
+    for c in curves:
+        np.testing.assert_array_equal(shown[c.label].lines[0].get_xydata(),
+                                      np.column_stack([c.temperature, c.reduced_energy]))
+    (diagonal,) = [ln for ln in ax.get_lines() if ln.get_label() == "classical harmonic"]
+    np.testing.assert_array_equal(diagonal.get_xydata(), [[0, 0], [400, 400]])
 
 
 def test_block_average_error_calibrated():

@@ -10,8 +10,13 @@ import pytest
 
 from qfe import units
 from qfe.analysis.io import Trajectory
-from qfe.analysis.vdos import (harmonic_energy, harmonic_heat_capacity, vacf, vdos,
-                               vdos_from_velocities)
+from qfe.analysis.vdos import (
+    harmonic_energy,
+    harmonic_heat_capacity,
+    vacf,
+    vdos,
+    vdos_from_velocities,
+)
 
 
 def _chain_modes(n):
@@ -37,7 +42,8 @@ def _harmonic_velocities(modes, omegas, mass, energies, t, rng):
                 vel[:, :, c] += np.sqrt(en / (mass * units.MVV2E)) * e[None, :]
                 continue
             amp = np.sqrt(2 * en / (mass * units.MVV2E)) / w          # displacement amplitude
-            vel[:, :, c] += (-amp * w * np.sin(w * t + rng.uniform(0, 2 * np.pi)))[:, None] * e[None, :]
+            phase = rng.uniform(0, 2 * np.pi)
+            vel[:, :, c] += (-amp * w * np.sin(w * t + phase))[:, None] * e[None, :]
     return vel
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("deepmd")
-from qfe.potentials.li_model.sampling import lithium_crystal  # noqa: E402
+from qfe.potentials.li_model.sampling import lithium_crystal
 
 pytestmark = pytest.mark.deepmd
 

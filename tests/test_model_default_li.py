@@ -17,17 +17,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 jax = pytest.importorskip("jax")
 pytest.importorskip("deepmd")
 pytest.importorskip("lammps")
-import jax.numpy as jnp  # noqa: E402
+import jax.numpy as jnp
 
-from qfe.potentials import default_lithium_model, default_lithium_report  # noqa: E402
-from qfe.potentials.default import DATA_DIR  # noqa: E402
-from qfe.potentials.deepmd import DeepMDModel, load_deepmd  # noqa: E402
-from qfe.potentials.lammps_potential import lithium_snap_potential  # noqa: E402
-from qfe.potentials.li_model import sampling  # noqa: E402
-from qfe.potentials.li_model.settings import BuildSettings  # noqa: E402
-from qfe.potentials.li_model.training import descriptor_parts  # noqa: E402
-from qfe.potentials.li_model.validation import describe_descriptor  # noqa: E402
-from qfe.potentials.phonons import without_acoustic  # noqa: E402
+from qfe.potentials import default_lithium_model, default_lithium_report
+from qfe.potentials.deepmd import DeepMDModel, load_deepmd
+from qfe.potentials.default import DATA_DIR
+from qfe.potentials.lammps_potential import lithium_snap_potential
+from qfe.potentials.li_model import sampling
+from qfe.potentials.li_model.settings import BuildSettings
+from qfe.potentials.li_model.training import descriptor_parts
+from qfe.potentials.li_model.validation import describe_descriptor
+from qfe.potentials.phonons import without_acoustic
 
 pytestmark = [
     pytest.mark.deepmd,
@@ -72,7 +72,8 @@ def test_shipped_files():
 MISSES_TARGET = pytest.mark.xfail(
     strict=True,
     reason="shipped default Li model misses this target (held-out E RMSE 2.61 > 2 meV/atom, "
-           "Gamma phonons 5.1% > 3% RMS, bcc-fcc error -2.9 meV/atom > 0.5); why: docs/potentials.md")
+           "Gamma phonons 5.1% > 3% RMS, bcc-fcc error -2.9 meV/atom > 0.5); "
+           "why: docs/potentials.md")
 
 
 def test_report_meets_force_criteria(report):

@@ -7,8 +7,13 @@ import os
 import subprocess
 import sys
 
-from qfe.lammps import (create_lammps, lammps_environment, lmp_executable, noise_library_path,
-                        plugin_path)
+from qfe.lammps import (
+    create_lammps,
+    lammps_environment,
+    lmp_executable,
+    noise_library_path,
+    plugin_path,
+)
 
 DECK = """units metal
 atom_style atomic

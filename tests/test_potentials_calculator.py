@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 jax = pytest.importorskip("jax")
-from ase.build import bulk  # noqa: E402
+from ase.build import bulk
 
-from qfe.potentials import MorseCrystal, PotentialCalculator  # noqa: E402
+from qfe.ase_calculators import PotentialCalculator
+from qfe.potentials import MorseCrystal
 
 jax.config.update("jax_enable_x64", True)
 

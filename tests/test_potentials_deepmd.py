@@ -15,11 +15,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 jax = pytest.importorskip("jax")
 pytest.importorskip("deepmd")
-import jax.numpy as jnp  # noqa: E402
-from ase.build import bulk  # noqa: E402
+import jax.numpy as jnp
+from ase.build import bulk
 
-from qfe.potentials import default_lithium_model  # noqa: E402
-from qfe.potentials.deepmd import DeepMDModel, deepmd_pair_lines, load_deepmd  # noqa: E402
+from qfe.potentials import default_lithium_model
+from qfe.potentials.deepmd import DeepMDModel, deepmd_pair_lines, load_deepmd
 
 pytestmark = [
     pytest.mark.deepmd,
@@ -248,3 +248,44 @@ def test_pair_lines_for_lammps(default_pb):
     assert lines == [f"pair_style deepmd {default_pb.resolve()}", "pair_coeff * * Li"]
     with pytest.raises(ValueError, match="needs the .pb"):
         deepmd_pair_lines(default_lithium_model("dp"), "Li")
+
+
+def _clean(node):
+    """Serialized model with numpy scalars as Python numbers (deepmd-kit 3.2's YAML writer
+    cannot represent numpy scalars)."""
+    if isinstance(node, dict):
+        return {k: _clean(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    return node.item() if isinstance(node, np.generic) else node
+
+
+def test_model_suffix_table(tmp_path):
+    """One table of model suffixes for load_deepmd and `qfe nct --potential` (make_potential,
+    which calls load_deepmd): the shipped model written as .yaml, .yml and .hlo by deepmd-kit
+    gives the .dp's energy;
+    suffixes deepmd-kit cannot read here (or spelled in upper case, which its readers refuse)
+    are refused with the list."""
+    from deepmd.backend.backend import Backend
+
+    from qfe.nct.api import make_potential
+    from qfe.potentials import MODEL_SUFFIXES
+    from qfe.potentials.deepmd import read_deepmd_model
+
+    source = default_lithium_model("dp")
+    data = _clean(read_deepmd_model(source))
+    atoms = displaced(bcc(2), 0.05, seed=7)
+    reference = float(load_deepmd(source, atoms).energy(jnp.asarray(atoms.positions)))
+    for suffix in (".yaml", ".yml", ".hlo"):
+        path = tmp_path / f"model{suffix}"
+        Backend.detect_backend_by_model(str(path))().deserialize_hook(str(path), data)
+        assert path.suffix in MODEL_SUFFIXES
+        pot = make_potential(str(path), atoms)
+        assert float(pot.energy(jnp.asarray(atoms.positions))) == pytest.approx(
+            reference, abs=1e-10), suffix
+    for name in ("model.pth", "model.savedmodel", "model.DP"):
+        (tmp_path / name).write_text("x")
+        with pytest.raises(ValueError, match=r"not one of \.pb, \.dp, \.yaml, \.yml, \.jax, \.hlo"):
+            load_deepmd(tmp_path / name, atoms)
+        with pytest.raises(ValueError, match=r"a DeePMD model file \(\.pb, \.dp, .*\.hlo\)"):
+            make_potential(str(tmp_path / name), atoms)

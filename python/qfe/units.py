@@ -32,6 +32,15 @@ RAD_PER_PS_TO_MEV = HBAR * 1e3          # hbar*omega in meV for omega in rad/ps
 CM1_TO_THZ = 2.99792458e-2              # 1 cm^-1 = 0.0299792458 THz
 MEV_TO_K = 1e-3 / KB                    # 1 meV in K
 
+# --- conversions for analysis and potentials (kept as a block of their own)
+EV_TO_MEV = 1e3                         # energies in meV for reports
+THZ_TO_MEV = H_PLANCK * 1e3             # h nu in meV for nu in THz (4.1357 meV/THz)
+A2_PER_PS_TO_CM2_PER_S = 1e-4           # diffusion coefficients: 1 A^2/ps = 1e-4 cm^2/s
+# ASE's units are A, eV, amu, so its time unit is A sqrt(amu/eV) = sqrt(MVV2E) ps; ASE
+# velocities (A per ASE time) times ASE_TIME_PER_PS are A/ps.  ASE's own 1000 * ase.units.fs
+# (CODATA 2014) differs from this CODATA 2018 value by 4e-9 (relative).
+ASE_TIME_PER_PS = math.sqrt(FTM2V)      # 98.2269475 ASE time units in 1 ps
+
 # --- masses (amu) of the light elements qfe is about; anything else: ase.data.atomic_masses
 MASS_H = 1.00794
 MASS_D = 2.014101778

@@ -21,8 +21,9 @@ import dataclasses
 import numpy as np
 import scipy.fft
 
-from qfe.analysis.io import Trajectory
+from qfe.analysis.io.frames import Trajectory, selection_label
 from qfe.analysis.neighbors import fractional
+from qfe.units import A2_PER_PS_TO_CM2_PER_S
 
 __all__ = [
     "unwrap",
@@ -32,10 +33,10 @@ __all__ = [
     "DiffusionResult",
     "fit_diffusion",
     "diffusion_coefficient",
+    "SpeciesMSD",
+    "msd_per_species",
     "A2_PER_PS_TO_CM2_PER_S",
 ]
-
-A2_PER_PS_TO_CM2_PER_S = 1e-4
 
 
 def unwrap(traj: Trajectory, indices=None) -> np.ndarray:
@@ -127,9 +128,10 @@ def msd(traj: Trajectory, species=None, *, remove_drift: bool = False) -> MSDRes
     idx = traj.select(species)
     pos = _selected_unwrapped(traj, idx, remove_drift)
     per_comp = msd_fft(pos) / len(idx)
-    label = "all" if species is None else ",".join(map(str, np.atleast_1d(species)))
+    label = selection_label(species)
     return MSDResult(times=times - times[0], msd=per_comp.sum(axis=1), msd_xyz=per_comp,
-                     species=label, n_atoms=len(idx), n_origins=traj.n_frames - np.arange(traj.n_frames))
+                     species=label, n_atoms=len(idx),
+                     n_origins=traj.n_frames - np.arange(traj.n_frames))
 
 
 @dataclasses.dataclass
@@ -218,3 +220,65 @@ def diffusion_coefficient(traj: Trajectory, species=None, window=None, *, n_bloc
     err = float(blocks.std(ddof=1) / np.sqrt(n_blocks))
     return DiffusionResult(D=float(D), D_err=err, window=window, slope=slope, intercept=intercept,
                            n_blocks=n_blocks, D_blocks=blocks)
+
+
+@dataclasses.dataclass
+class SpeciesMSD:
+    """MSD and diffusion coefficient of each species of one trajectory.
+
+    msd        : label -> :class:`MSDResult`
+    diffusion  : label -> :class:`DiffusionResult`, for the species whose fit succeeded
+    fit_errors : label -> why the fit with the default window failed (too few frames...)
+    """
+
+    msd: dict
+    diffusion: dict
+    fit_errors: dict
+    remove_drift: bool = False
+
+    @property
+    def times(self) -> np.ndarray:
+        return next(iter(self.msd.values())).times
+
+    def table(self) -> tuple[list[str], np.ndarray]:
+        """Column names and (F, 1 + species) array: lag time (ps), MSD of each species (A^2)."""
+        names = ["time_ps"] + [f"msd_{sp}_A2" for sp in self.msd]
+        return names, np.column_stack([self.times] + [r.msd for r in self.msd.values()])
+
+    def as_dict(self) -> dict:
+        return {"remove_drift": self.remove_drift,
+                "species": {sp: {"n_atoms": r.n_atoms,
+                                 "diffusion": (self.diffusion[sp].as_dict()
+                                               if sp in self.diffusion else None)}
+                            for sp, r in self.msd.items()}}
+
+    def summary(self) -> str:
+        lines = []
+        for sp, r in self.msd.items():
+            line = (f"{sp}: {r.n_atoms} atoms, MSD({r.times[-1]:.4g} ps) = {r.msd[-1]:.4g} A^2")
+            if sp in self.diffusion:
+                f = self.diffusion[sp]
+                line += (f", D = {f.D:.4g} +- {f.D_err:.2g} A^2/ps ({f.D_cm2_per_s:.3e} cm^2/s, "
+                         f"fit {f.window[0]:.3g}-{f.window[1]:.3g} ps, {f.n_blocks} blocks)")
+            lines.append(line)
+        return "\n".join(lines)
+
+
+def msd_per_species(traj: Trajectory, species=None, *, window=None, n_blocks: int = 5,
+                    remove_drift: bool = False) -> SpeciesMSD:
+    """:func:`msd` and :func:`diffusion_coefficient` of each of ``species`` (labels; default:
+    every species of the trajectory).  A fit on an explicit ``window`` that fails raises; with
+    the default window the reason is kept in ``fit_errors`` and the MSD is still returned."""
+    labels = (sorted(set(traj.species().tolist())) if species is None
+              else [species] if isinstance(species, str) else list(species))
+    msds, fits, errors = {}, {}, {}
+    for sp in labels:
+        msds[sp] = msd(traj, sp, remove_drift=remove_drift)
+        try:
+            fits[sp] = diffusion_coefficient(traj, sp, window, n_blocks=n_blocks,
+                                             remove_drift=remove_drift)
+        except ValueError as exc:
+            if window is not None:
+                raise
+            errors[sp] = str(exc)
+    return SpeciesMSD(msd=msds, diffusion=fits, fit_errors=errors, remove_drift=remove_drift)

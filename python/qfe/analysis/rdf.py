@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 from scipy.spatial import cKDTree
 
-from qfe.analysis.io import Trajectory
+from qfe.analysis.io.frames import Trajectory
 from qfe.analysis.neighbors import fractional, is_orthogonal, periodic_images, perpendicular_widths
 
 __all__ = ["RDFResult", "rdf_counts", "rdf", "parse_pairs"]
@@ -44,6 +44,22 @@ class RDFResult:
             names += [f"g_{a}-{b}", f"n_{a}-{b}"]
             cols += [g, self.coordination[(a, b)]]
         return names, np.column_stack(cols)
+
+    def first_peaks(self) -> dict:
+        """"a-b" -> (r of the highest bin (A), g there): the first-shell peak of a solid."""
+        return {f"{a}-{b}": (float(self.r[int(g.argmax())]), float(g.max()))
+                for (a, b), g in self.g.items()}
+
+    def as_dict(self) -> dict:
+        return {"n_frames": self.n_frames, "r_max_A": float(self.edges[-1]), "bins": len(self.r),
+                "pairs": {name: {"first_peak_A": r, "g_max": g}
+                          for name, (r, g) in self.first_peaks().items()}}
+
+    def summary(self) -> str:
+        return "\n".join(
+            f"{name}: first peak at {r:.3f} A (g = {g:.3g}), "
+            f"n({self.edges[-1]:.2f} A) = {self.coordination[pair][-1]:.3f}"
+            for (name, (r, g)), pair in zip(self.first_peaks().items(), self.g))
 
 
 def _ordered_pair_histograms(positions, codes, n_species, cell, pbc, r_max, n_bins,
@@ -87,7 +103,8 @@ def _ordered_pair_histograms(positions, codes, n_species, cell, pbc, r_max, n_bi
     xyz_a = frac @ cell
     rows = max(1, chunk // 512)
     for lo in range(0, len(xyz_a), rows):
-        sdm = cKDTree(xyz_a[lo:lo + rows]).sparse_distance_matrix(tree_b, r_max, output_type="ndarray")
+        sdm = cKDTree(xyz_a[lo:lo + rows]).sparse_distance_matrix(tree_b, r_max,
+                                                                   output_type="ndarray")
         i, g, d = sdm["i"] + lo, sdm["j"], sdm["v"]
         keep = g != i                      # the unshifted copy of every atom comes first
         bins = (d[keep] * inv_dr).astype(np.int64)
@@ -101,7 +118,8 @@ def _normalise(hist_ab, na, nb, same, cell, pbc, edges):
     shell = 4.0 / 3.0 * np.pi * np.diff(edges ** 3)
     # an atom sees N_b - 1 others, plus its own periodic images once r_max reaches the
     # shortest lattice translation (>= the smallest width): then the reference density is N_b/V
-    own_images = bool(np.any(pbc)) and edges[-1] >= perpendicular_widths(cell)[np.asarray(pbc)].min()
+    own_images = (bool(np.any(pbc))
+                  and edges[-1] >= perpendicular_widths(cell)[np.asarray(pbc)].min())
     nb_eff = nb - 1 if same and not own_images else nb
     g = vol * hist_ab / (na * nb_eff * shell)
     return g, np.cumsum(hist_ab) / na

@@ -35,9 +35,14 @@ from scipy.sparse import csr_array
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
-from qfe.analysis.io import Trajectory
-from qfe.analysis.neighbors import (check_cell, fractional, is_orthogonal, minimum_image,
-                                    pairs_within)
+from qfe.analysis.io.frames import Trajectory, selection_label
+from qfe.analysis.neighbors import (
+    check_cell,
+    fractional,
+    is_orthogonal,
+    minimum_image,
+    pairs_within,
+)
 
 __all__ = ["Assignment", "optimal_assignment", "ReorderedMSDResult", "reordered_msd"]
 
@@ -219,8 +224,24 @@ class ReorderedMSDResult:
     n_atoms: int
     n_origins: int
 
+    COLUMNS = ("time_ps", "msd_prime_A2", "msd_A2", "n_moved", "max_assigned_distance_A")
+
     def as_table(self) -> np.ndarray:
-        return np.column_stack([self.times, self.msd_prime, self.msd, self.n_moved, self.max_distance])
+        """Columns :attr:`COLUMNS`: lag time, MSD', MSD, atoms moved, largest distance."""
+        return np.column_stack([self.times, self.msd_prime, self.msd, self.n_moved,
+                                self.max_distance])
+
+    def as_dict(self) -> dict:
+        return {"species": self.species, "n_atoms": self.n_atoms, "n_origins": self.n_origins,
+                "final_msd_prime_A2": float(self.msd_prime[-1]),
+                "final_msd_A2": float(self.msd[-1]),
+                "definition": "MSD' = (1/N) min_P sum_i |mic(r_P(i)(t) - r_i(0))|^2 over "
+                              "permutations of like atoms; exact linear assignment"}
+
+    def summary(self) -> str:
+        return (f"{self.species}: {self.n_atoms} atoms, at t = {self.times[-1]:.4g}: MSD' = "
+                f"{self.msd_prime[-1]:.4g} A^2, MSD = {self.msd[-1]:.4g} A^2, "
+                f"{self.n_moved[-1]:.0f} atoms on another atom's site")
 
 
 def reordered_msd(traj: Trajectory, species=None, *, origins=(0,), lags=None,
@@ -275,6 +296,6 @@ def reordered_msd(traj: Trajectory, species=None, *, origins=(0,), lags=None,
         times = lags * float(np.median(np.diff(traj.times)))
     else:
         times = lags.astype(float)
-    label = "all" if species is None else ",".join(map(str, np.atleast_1d(species)))
+    label = selection_label(species)
     return ReorderedMSDResult(times=times, msd_prime=msdp / no, msd=plain / no, n_moved=moved / no,
                               max_distance=dmax, species=label, n_atoms=len(idx), n_origins=no)

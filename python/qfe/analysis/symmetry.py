@@ -25,12 +25,14 @@ deviation of the atoms from the symmetric sites is reported too.
 from __future__ import annotations
 
 import dataclasses
-import os
 import warnings
 
 import numpy as np
 
-__all__ = ["WyckoffOrbit", "SymmetryResult", "analyze_symmetry", "average_structure", "load_structure"]
+__all__ = ["WyckoffOrbit", "SymmetryResult", "analyze_symmetry", "average_structure"]
+
+# the 27 lattice translations with components in {-1, 0, 1} (fractional)
+_NEIGHBOUR_SHIFTS = np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij")).reshape(3, -1).T
 
 
 @dataclasses.dataclass
@@ -83,9 +85,11 @@ class SymmetryResult:
                  f"{self.pointgroup}, symprec {self.symprec:g} A"]
         a = self.std_lattice
         lengths = np.linalg.norm(a, axis=1)
-        lines.append("standardised cell: a, b, c = " + ", ".join(f"{x:.5f}" for x in lengths) + " A")
+        lines.append("standardised cell: a, b, c = "
+                     + ", ".join(f"{x:.5f}" for x in lengths) + " A")
         for o in self.orbits[:max_orbits]:
-            free = ", ".join(f"{k} = {v:.5f}" for k, v in o.free_coordinates.items()) or "no free parameters"
+            free = (", ".join(f"{k} = {v:.5f}" for k, v in o.free_coordinates.items())
+                    or "no free parameters")
             rep = ", ".join(f"{v:.5f}" for v in o.representative)
             lines.append(f"  {o.species:>3s} {o.label:>4s} ({o.site_symmetry}) at ({rep}): {free}"
                          f"  [rms deviation {o.rms_deviation:.3g} A]")
@@ -98,29 +102,6 @@ class SymmetryResult:
 
         return ase.Atoms(symbols=self.std_species, scaled_positions=self.std_positions,
                          cell=self.std_lattice, pbc=True)
-
-
-def load_structure(path, index=-1, type_map=None):
-    """A structure from any ASE-readable file (POSCAR, CIF, extxyz, ...) or a frame of a LAMMPS
-    dump (``type_map`` names its types)."""
-    import ase.io
-
-    from qfe.analysis.io import detect_format, iter_frames
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"structure file not found: {path}")
-    try:
-        fmt = detect_format(path)
-    except ValueError:
-        fmt = "ase"
-    if fmt.startswith("lammps"):
-        frames = list(iter_frames(path, fmt, type_map=type_map))
-        try:
-            return frames[index].to_ase()
-        except IndexError:
-            raise ValueError(f"{path} has {len(frames)} frames; frame {index} does not exist") from None
-    return ase.io.read(path, index=index)
 
 
 def average_structure(traj, frames=None):
@@ -136,11 +117,13 @@ def average_structure(traj, frames=None):
     pos = unwrap(traj)[fidx]
     cell = traj.cells[fidx].mean(axis=0)
     frac = np.linalg.solve(traj.cells[fidx].transpose(0, 2, 1),
-                           (pos - traj.origins[fidx][:, None, :]).transpose(0, 2, 1)).transpose(0, 2, 1)
+                           (pos - traj.origins[fidx][:, None, :]).transpose(0, 2, 1)
+                           ).transpose(0, 2, 1)
     mean_frac = frac.mean(axis=0)
     species = traj.species()
     kw = {"symbols": list(species)} if traj.symbols is not None else {"numbers": traj.types}
-    atoms = ase.Atoms(scaled_positions=mean_frac - np.floor(mean_frac), cell=cell, pbc=traj.pbc, **kw)
+    atoms = ase.Atoms(scaled_positions=mean_frac - np.floor(mean_frac), cell=cell, pbc=traj.pbc,
+                      **kw)
     return atoms
 
 
@@ -200,7 +183,8 @@ def _free_basis(ops):
     return m.T, pivots
 
 
-def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = -1.0) -> SymmetryResult:
+def analyze_symmetry(structure, symprec: float = 1e-3,
+                     angle_tolerance: float = -1.0) -> SymmetryResult:
     """Space group and Wyckoff orbits of ``structure`` (ase.Atoms, or (lattice, fractional
     positions, species labels)) within ``symprec`` (A)."""
     import spglib
@@ -215,7 +199,8 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
             ds = spglib.get_symmetry_dataset((lattice, frac, numbers), symprec=symprec,
                                              angle_tolerance=angle_tolerance)
         except Exception as exc:           # raised when spglib's new error handling is on
-            raise ValueError(f"spglib failed to find the symmetry (symprec={symprec}): {exc}") from None
+            raise ValueError(f"spglib failed to find the symmetry (symprec={symprec}): "
+                             f"{exc}") from None
         if ds is None:
             raise ValueError(f"spglib failed to find the symmetry (symprec={symprec}): "
                              f"{spglib.get_error_message()}")
@@ -242,7 +227,7 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
             p = std_pos[m]
             basis, pivots = _free_basis(_site_ops(p, rots, trans, tol))
             proj = basis @ np.linalg.pinv(basis) if basis.shape[1] else np.zeros((3, 3))
-            for shift in np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij")).reshape(3, -1).T:
+            for shift in _NEIGHBOUR_SHIFTS:
                 q = p + shift
                 resid = float(np.linalg.norm(q - proj @ q))
                 key = (round(resid, 6), -int(np.sum(basis > 0)), int(np.sum(q < -1e-9)),
@@ -257,7 +242,7 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
             proj = basis @ np.linalg.pinv(basis)
             anchor = q - proj @ q
             for m in members:
-                for shift in np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij")).reshape(3, -1).T:
+                for shift in _NEIGHBOUR_SHIFTS:
                     r = std_pos[m] + shift
                     if np.linalg.norm((r - anchor) - proj @ (r - anchor)) < 1e-6:
                         on_line.append(r)

@@ -38,7 +38,10 @@ __all__ = [
     "parse_run_spec",
     "EnergyCurve",
     "energy_curves",
-    "plot_energy_curves",
+    "read_points",
+    "parse_e0",
+    "curves_table",
+    "harmonic_curve",
 ]
 
 
@@ -150,7 +153,8 @@ def read_thermo_csv(path, natoms: int | None = None, normalized: bool = False) -
     rows = []
     for k, row in enumerate(reader, start=2):
         if len(row) != len(header):
-            raise ValueError(f"{path}: data row {k} has {len(row)} fields, header has {len(header)}")
+            raise ValueError(f"{path}: data row {k} has {len(row)} fields, header has "
+                             f"{len(header)}")
         try:
             rows.append([float(v) for v in row])
         except ValueError:
@@ -200,7 +204,8 @@ def _energy_column(run: ThermoRun, column: str | None) -> np.ndarray:
                      "(or name one with column=...)")
 
 
-def thermo_point(path, temperature: float | None = None, label: str = "", *, column: str | None = None,
+def thermo_point(path, temperature: float | None = None, label: str = "", *,
+                 column: str | None = None,
                  discard: float = 0.2, n_blocks: int = 5, natoms: int | None = None,
                  run_index: int = -1) -> ThermoPoint:
     """Average energy per atom of run ``run_index`` (default: last) of a log or CSV file.
@@ -216,7 +221,8 @@ def thermo_point(path, temperature: float | None = None, label: str = "", *, col
         try:
             run = runs[run_index]
         except IndexError:
-            raise ValueError(f"{path}: has {len(runs)} thermo blocks, asked for {run_index}") from None
+            raise ValueError(f"{path}: has {len(runs)} thermo blocks, asked for "
+                             f"{run_index}") from None
     if not 0 <= discard < 1:
         raise ValueError(f"discard must be in [0, 1), got {discard}")
     energy = _energy_column(run, None if column is None else column)
@@ -244,6 +250,33 @@ def parse_run_spec(spec: str) -> tuple[float | None, str]:
         except ValueError:
             pass
     return None, spec
+
+
+def read_points(quantum=(), classical=(), *, column: str | None = None, discard: float = 0.2,
+                n_blocks: int = 5, natoms: int | None = None) -> list[ThermoPoint]:
+    """:func:`thermo_point` of each run, labelled "quantum" or "classical".  Runs are given as
+    "T=FILE" (or "FILE" for classical runs: T is then the mean Temp column; a quantum run's
+    kinetic temperature is not its bath temperature, so quantum runs must give T)."""
+    if not quantum and not classical:
+        raise ValueError("give runs with --quantum T=FILE ... and/or --classical T=FILE ...")
+    points = []
+    for label, specs in (("quantum", quantum), ("classical", classical)):
+        for spec in specs:
+            temp, path = parse_run_spec(spec)
+            if temp is None and label == "quantum":
+                raise ValueError(f"--quantum {spec!r}: give the bath temperature as T=FILE (the "
+                                 "kinetic temperature of a quantum run is not T)")
+            points.append(thermo_point(path, temp, label, column=column, discard=discard,
+                                       n_blocks=n_blocks, natoms=natoms))
+    return points
+
+
+def parse_e0(text: str) -> float | str:
+    """``--e0`` value: a number (eV/atom) or the name of a rule ("classical-fit")."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 @dataclasses.dataclass
@@ -286,27 +319,21 @@ def energy_curves(points: list[ThermoPoint], e0: float | str) -> tuple[list[Ener
     return curves, float(e0)
 
 
-def plot_energy_curves(curves: list[EnergyCurve], path, *, harmonic=None, title: str = "") -> None:
-    """PNG of E/(3 N kB) vs T; the classical harmonic line y = T, and ``harmonic`` =
-    (T array, E/(3NkB) array) from a DOS if given."""
-    import matplotlib
+def curves_table(curves: list[EnergyCurve]) -> list[tuple]:
+    """Rows (label, T (K), E (eV/atom), (E/N - E0)/3kB (K), its error (K)) of all curves."""
+    return [(c.label, float(t), float(e), float(y), float(dy)) for c in curves
+            for t, y, dy, e in zip(c.temperature, c.reduced_energy, c.reduced_err,
+                                   c.energy_per_atom)]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 4))
-    tmax = max(float(c.temperature.max()) for c in curves)
-    ax.plot([0, tmax], [0, tmax], "k:", lw=1, label="classical harmonic")
-    if harmonic is not None:
-        ax.plot(harmonic[0], harmonic[1], "k--", lw=1, label="quantum harmonic (from g)")
-    for c in curves:
-        ax.errorbar(c.temperature, c.reduced_energy, yerr=c.reduced_err, marker="o", ms=4,
-                    capsize=2, label=c.label)
-    ax.set_xlabel("T (K)")
-    ax.set_ylabel(r"$(E/N - E_0)/3k_B$ (K)")
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def harmonic_curve(nu_thz, g, t_max: float, n_points: int = 100):
+    """(T, E_harmonic/(3 N kB)) on [0, t_max] K from a vibrational DOS g(nu) (modes per THz on
+    an even grid): the quantum harmonic reference of an E/(3 N kB) plot."""
+    from qfe.analysis.vdos import harmonic_energy
+
+    nu, g = np.asarray(nu_thz, float), np.asarray(g, float)
+    dnu = float(nu[1] - nu[0])
+    n_modes = float(g.sum() * dnu)
+    temperatures = np.linspace(0.0, t_max, n_points)
+    energy = np.asarray(harmonic_energy(nu, g, dnu, temperatures))
+    return temperatures, energy / (n_modes * units.KB)

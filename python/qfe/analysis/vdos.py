@@ -35,13 +35,17 @@ import scipy.fft
 import scipy.signal
 
 from qfe import units
-from qfe.analysis.io import Trajectory
+from qfe.analysis.io.frames import Trajectory, selection_label
 
 __all__ = [
     "vacf",
     "VDOSResult",
     "vdos_from_velocities",
     "vdos",
+    "vdos_by_species",
+    "vdos_table",
+    "read_vdos_table",
+    "vdos_report",
     "zero_point_energy",
     "zero_point_temperature",
     "harmonic_energy",
@@ -98,7 +102,7 @@ class VDOSResult:
     @property
     def energy_mev(self) -> np.ndarray:
         """h nu in meV."""
-        return units.H_PLANCK * self.nu * 1e3
+        return units.THZ_TO_MEV * self.nu
 
     @property
     def n_modes(self) -> float:
@@ -115,6 +119,32 @@ class VDOSResult:
 
     def harmonic_heat_capacity(self, temperature) -> np.ndarray:
         return harmonic_heat_capacity(self.nu, self.g, self.dnu, temperature)
+
+    @property
+    def mean_frequency(self) -> float:
+        """Mode-averaged frequency (THz)."""
+        return float(np.sum(self.nu * self.g) / np.sum(self.g))
+
+    def as_dict(self, temperatures=()) -> dict:
+        """Scalars, and the harmonic E and C_V per atom at ``temperatures`` (K)."""
+        temps = np.atleast_1d(np.asarray(temperatures, float))
+        e, cv = self.harmonic_energy(temps), self.harmonic_heat_capacity(temps)
+        per_dof = 3 * self.n_atoms * units.KB
+        return {"n_atoms": self.n_atoms, "n_modes": self.n_modes,
+                "T_zero_K": self.zero_point_temperature(),
+                "zero_point_energy_eV": self.zero_point_energy(),
+                "zero_point_energy_eV_per_atom": self.zero_point_energy() / self.n_atoms,
+                "mean_frequency_THz": self.mean_frequency,
+                "harmonic": [{"T_K": float(t), "E_eV_per_atom": float(ei / self.n_atoms),
+                              "E_over_3NkB_K": float(ei / per_dof),
+                              "Cv_over_3NkB": float(ci / per_dof)}
+                             for t, ei, ci in zip(temps, e, cv)]}
+
+    def summary(self) -> str:
+        zpe = self.zero_point_energy() / self.n_atoms * units.EV_TO_MEV
+        return (f"{self.species}: {self.n_atoms} atoms, T_zero = "
+                f"{self.zero_point_temperature():.1f} K per degree of freedom, zero-point "
+                f"energy {zpe:.2f} meV/atom, resolution {self.dnu:.3g} THz")
 
 
 def _theta_over_kt(nu_thz: np.ndarray, temperature: float) -> np.ndarray:
@@ -180,11 +210,56 @@ def vdos(traj: Trajectory, species=None, *, segment: int | None = None, window: 
     dts = np.diff(times)
     dt = float(np.median(dts))
     if not np.allclose(dts, dt, rtol=1e-6, atol=1e-12):
-        raise ValueError("frames are not equally spaced in time; the spectrum needs a constant interval")
+        raise ValueError("frames are not equally spaced in time; the spectrum needs a constant "
+                         "interval")
     idx = traj.select(species)
-    label = "all" if species is None else ",".join(map(str, np.atleast_1d(species)))
+    label = selection_label(species)
     return vdos_from_velocities(traj.velocities[:, idx], traj.masses[idx], dt, segment=segment,
                                 window=window, qtb_temperature=qtb_temperature, species=label)
+
+
+def vdos_by_species(traj: Trajectory, species=None, **kwargs) -> dict:
+    """name -> :func:`vdos` result: one per label of ``species`` if given; otherwise one per
+    species of the trajectory plus "all" (just "all" when there is one species).
+    ``kwargs`` go to :func:`vdos`."""
+    if species is not None:
+        labels = [species] if isinstance(species, str) else list(species)
+        return {str(sp): vdos(traj, sp, **kwargs) for sp in labels}
+    present = sorted(set(traj.species().tolist()))
+    out = {sp: vdos(traj, sp, **kwargs) for sp in present} if len(present) > 1 else {}
+    out["all"] = vdos(traj, None, **kwargs)
+    return out
+
+
+def vdos_table(results: dict) -> tuple[list[str], np.ndarray]:
+    """Column names and array: nu (THz), h nu (meV), then g of each result (modes per THz).
+    The results must share their frequency grid (same trajectory and settings)."""
+    first = next(iter(results.values()))
+    names = ["nu_THz", "energy_meV"] + [f"g_{name}_per_THz" for name in results]
+    return names, np.column_stack([first.nu, first.energy_mev] + [r.g for r in results.values()])
+
+
+def read_vdos_table(path) -> tuple[np.ndarray, np.ndarray]:
+    """(nu in THz, g in modes per THz) from a :func:`vdos_table` CSV (``qfe analyze dos``'s
+    dos.csv): the "all" column if there is one, else the first g column."""
+    table = np.genfromtxt(path, delimiter=",", names=True)
+    names = table.dtype.names or ()
+    g_cols = ([n for n in names if n.startswith("g_all")]
+              or [n for n in names if n.startswith("g_")])
+    if "nu_THz" not in names or not g_cols:
+        raise ValueError(f"{path}: expected the nu_THz and g_... columns of dos.csv")
+    return table["nu_THz"], table[g_cols[0]]
+
+
+def vdos_report(results: dict, temperatures=()) -> dict:
+    """JSON-ready summary of :func:`vdos_by_species` results (definitions included)."""
+    first = next(iter(results.values()))
+    return {"resolution_THz": first.dnu, "nyquist_THz": float(first.nu[-1]),
+            "qtb_temperature_K": first.qtb_temperature,
+            "normalisation": "integral g(nu) dnu = 3N (modes per THz)",
+            "T_zero_definition": "T_zero = (1/(3N kB)) integral g(omega) hbar omega/2 domega "
+                                 "(zero-point energy per degree of freedom, in K)",
+            "sets": {name: r.as_dict(temperatures) for name, r in results.items()}}
 
 
 def zero_point_energy(nu_thz, g, dnu: float) -> float:

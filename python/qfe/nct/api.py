@@ -47,7 +47,7 @@ def make_potential(spec, atoms):
 
     - a Potential instance (returned as is);
     - ``"default"``: qfe's default lithium DeePMD model (JAX path);
-    - a model file (``.pb``, ``.dp``, ``.jax``, ``.pth``): :func:`qfe.potentials.load_deepmd`;
+    - a DeePMD model file (suffix in ``qfe.potentials.MODEL_SUFFIXES``): ``load_deepmd``;
     - ``"einstein:k=1.0,k4=0.1"``, ``"pair-spring:k=1,cutoff=3.6"``,
       ``"morse:D=0.5,a=1.5,r0=3.0,cutoff=5,r_switch=4.5"``: analytic models (eV, A).
     """
@@ -71,15 +71,16 @@ def make_potential(spec, atoms):
         raise ValueError("the default lithium model is not available in this build "
                          "(qfe.potentials.default_lithium is missing)")
     path = Path(spec)
-    if path.suffix.lower() in (".pb", ".dp", ".jax", ".pth", ".hlo", ".savedmodel"):
+    if pots.is_model_file(path):
         if not path.exists():
             raise FileNotFoundError(f"potential model file not found: {path}")
         if not hasattr(pots, "load_deepmd"):
             raise ValueError("DeePMD models are not available in this build "
                              "(qfe.potentials.load_deepmd is missing)")
         return pots.load_deepmd(str(path), atoms)
-    raise ValueError(f"unknown potential spec {spec!r}: use 'default', a DeePMD model file, "
-                     f"or one of {sorted(analytic)} with key=value parameters")
+    raise ValueError(f"unknown potential spec {spec!r}: use 'default', a DeePMD model file "
+                     f"({', '.join(pots.MODEL_SUFFIXES)}), or one of {sorted(analytic)} with "
+                     "key=value parameters")
 
 
 # ---- results ------------------------------------------------------------------------------

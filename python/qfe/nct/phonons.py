@@ -9,7 +9,6 @@ harmonic basis (flagged, with a warning).  Units: eV, A, amu, K; omega in rad/ps
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -17,34 +16,7 @@ from qfe import units
 
 import qfe._jax  # noqa: F401,E402  (float64 JAX before the first array is made)
 from qfe.nct.system import ModeSystem, harmonic_system
-
-_LAMMPS_DATA_SUFFIXES = (".data", ".lmp", ".lammps")
-
-
-def load_structure(structure, format: str | None = None):
-    """ASE Atoms from Atoms (copied) or a file (POSCAR, CIF, extxyz, LAMMPS data, ...)."""
-    from ase import Atoms
-
-    if isinstance(structure, Atoms):
-        return structure.copy()
-    path = Path(structure)
-    if not path.is_file():
-        raise FileNotFoundError(f"structure file not found: {path}")
-    import ase.io
-
-    if format is None and (path.suffix.lower() in _LAMMPS_DATA_SUFFIXES
-                           or path.name.startswith("data.")):
-        format = "lammps-data"
-    kwargs = {"format": format} if format else {}
-    if format == "lammps-data":
-        kwargs["atom_style"] = "atomic"
-    try:
-        atoms = ase.io.read(str(path), **kwargs)
-    except Exception as exc:   # ase raises many types; name the file
-        raise ValueError(f"could not read structure {path}: {exc}") from exc
-    if isinstance(atoms, list):
-        atoms = atoms[-1]
-    return atoms
+from qfe.structures import load_structure  # also qfe.nct.load_structure
 
 
 def _reference_from(potential, structure):

@@ -3,12 +3,16 @@
 See :mod:`qfe.potentials.base` for the contract (pure JAX ``energy(positions, cell)``).
 
 - :func:`load_deepmd` / :class:`DeepMDPotential` -- any DeePMD model (``.pb``, ``.dp``,
-  ``.jax``) as a JAX energy function (:mod:`qfe.potentials.deepmd`)
+  ``.jax``, ...: :data:`MODEL_SUFFIXES`) as a JAX energy function (:mod:`qfe.potentials.deepmd`)
 - :class:`LammpsPotential` -- any LAMMPS pair style, e.g. the Li SNAP potential
   (:mod:`qfe.potentials.lammps_potential`)
 - :func:`default_lithium_model`, :func:`default_lithium` -- the built-in Li DeePMD model
   (:mod:`qfe.potentials.default`)
-- :class:`PotentialCalculator` -- any :class:`Potential` as an ASE calculator
+- any :class:`Potential` as an ASE calculator: :class:`qfe.ase_calculators.PotentialCalculator`
+  (every ASE Calculator subclass lives in :mod:`qfe.ase_calculators`, which depends on this
+  package and not the other way round)
+- :data:`MODEL_SUFFIXES`, :func:`is_model_file` -- the DeePMD model files qfe reads, by suffix
+  (one table, also used by ``qfe.nct``'s ``--potential`` routing)
 
 Heavy dependencies (JAX, deepmd-kit, LAMMPS) load only when those names are first used.
 """
@@ -28,7 +32,8 @@ _LAZY = {
     "deepmd_pair_lines": "qfe.potentials.deepmd",
     "LammpsPotential": "qfe.potentials.lammps_potential",
     "lithium_snap_potential": "qfe.potentials.lammps_potential",
-    "PotentialCalculator": "qfe.potentials.calculator",
+    "MODEL_SUFFIXES": "qfe.potentials.deepmd",
+    "is_model_file": "qfe.potentials.deepmd",
     "default_lithium_model": "qfe.potentials.default",
     "default_lithium": "qfe.potentials.default",
     "default_lithium_jax_model": "qfe.potentials.default",

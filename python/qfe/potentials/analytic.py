@@ -25,7 +25,6 @@ def _minimum_image_shift_pairs(positions, cell, cutoff):
     """Reference pairs (i, j, image shift S) with |r_j + S@cell - r_i| < cutoff, i < j or
     distinct images; each unordered pair appears once.  Host-side, numpy."""
     positions = np.asarray(positions, float)
-    n = len(positions)
     if cell is None:
         shifts = np.zeros((1, 3))
     else:

@@ -34,7 +34,7 @@ class Potential:
     name: str = field(default="potential")
 
     def __post_init__(self):
-        import qfe._jax  # noqa: F401  (float64 JAX: energies are evaluated in double precision)
+        import qfe._jax  # float64 JAX: energies are evaluated in double precision
 
         self.masses = np.asarray(self.masses, dtype=float)
         if self.cell is not None:
@@ -76,7 +76,10 @@ class Potential:
         import jax.numpy as jnp
 
         n = positions.shape[0]
-        flat = lambda x: self.energy(jnp.reshape(x, (n, 3)), cell)  # noqa: E731
+
+        def flat(x):
+            return self.energy(jnp.reshape(x, (n, 3)), cell)
+
         return jax.hessian(flat)(jnp.reshape(positions, (-1,)))
 
     def stress(self, positions, cell=None):

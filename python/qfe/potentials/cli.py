@@ -16,7 +16,8 @@ def register(subparsers) -> None:
                     "small se_e2_a DeePMD model (dp --tf train), freeze, convert to .dp, "
                     "validate (report.json + plots).  Resumable: rerun the same command to "
                     "continue; finished stages are skipped.")
-    b.add_argument("--workdir", default="runs/li-build", help="work directory (default %(default)s)")
+    b.add_argument("--workdir", default="runs/li-build",
+                   help="work directory (default %(default)s)")
     b.add_argument("--output", default=None,
                    help="where the model, report and plots go (default WORKDIR/model)")
     b.add_argument("--install", action="store_true",

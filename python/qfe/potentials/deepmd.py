@@ -1,7 +1,7 @@
 """DeePMD models as pure JAX energy functions (plus their ASE and LAMMPS forms).
 
-Any model file deepmd-kit 3.2 reads (``.pb`` TensorFlow, ``.dp`` backend-neutral, ``.jax``) is
-serialized by deepmd-kit itself and rebuilt as deepmd-kit's JAX model.  The energy of a
+Any model file in :data:`MODEL_SUFFIXES` is serialized by deepmd-kit itself and rebuilt as
+deepmd-kit's JAX model.  The energy of a
 configuration is then a pure function of (positions, cell):
 
 * neighbor data (the list and the integer image shifts of ghost atoms) is built on the host
@@ -41,7 +41,13 @@ from qfe.potentials.neighbors import (
     extended_positions,
 )
 
-SUPPORTED_SUFFIXES = (".pb", ".dp", ".jax", ".yaml")
+# The model files qfe reads: those deepmd-kit 3.2 serializes here (its serialize_hook) --
+# TensorFlow graphs, backend-neutral .dp/.yaml/.yml, JAX checkpoints (.jax directories) and
+# exported JAX models (.hlo, which carry the serialized model).  Not: .pth/.pt (the PyTorch
+# backend needs torch, which the pinned deepmd-kit cannot use here), .savedmodel (deepmd-kit
+# refuses to serialize JAX SavedModels), .savedmodeltf, .pte/.pt2, .pd/.json.  Matched exactly:
+# deepmd-kit's readers refuse ".DP" or ".HLO".  ``qfe.nct.api.make_potential`` routes these too.
+MODEL_SUFFIXES = (".pb", ".dp", ".yaml", ".yml", ".jax", ".hlo")
 
 # neighbor data stays valid up to this round-off (A); a pair this close to rcut has a zero
 # weight (the switch vanishes with its first two derivatives there)
@@ -52,6 +58,8 @@ warnings.filterwarnings("ignore", message=".*'.value' access is now deprecated",
                         category=DeprecationWarning)
 
 __all__ = [
+    "MODEL_SUFFIXES",
+    "is_model_file",
     "DeepMDModel",
     "DeepMDPotential",
     "load_deepmd",
@@ -67,11 +75,16 @@ def _quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def is_model_file(path) -> bool:
+    """True if ``path`` names a DeePMD model file qfe reads (by suffix: :data:`MODEL_SUFFIXES`)."""
+    return Path(path).suffix in MODEL_SUFFIXES
+
+
 def _check_model_file(path) -> Path:
     path = Path(path)
-    if path.suffix not in SUPPORTED_SUFFIXES:
+    if not is_model_file(path):
         raise ValueError(f"unsupported DeePMD model file {str(path)!r}: suffix {path.suffix!r} is "
-                         f"not one of {', '.join(SUPPORTED_SUFFIXES)}")
+                         f"not one of {', '.join(MODEL_SUFFIXES)}")
     if not path.exists():
         raise FileNotFoundError(f"DeePMD model file not found: {path}")
     return path
@@ -87,26 +100,38 @@ def read_deepmd_model(path) -> dict:
     return backend.serialize_hook(str(path))
 
 
-def _one_side_if_single_type(node):
+def _dicts(node):
+    """Every dictionary nested in ``node`` (dicts and lists of a serialized model), outermost
+    first; callers may modify them in place."""
+    if isinstance(node, dict):
+        yield node
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return
+    for child in children:
+        yield from _dicts(child)
+
+
+def _is_two_side_se_a(node: dict) -> bool:
+    return node.get("type") in ("se_e2_a", "se_a") and node.get("type_one_side") is False
+
+
+def _one_side_if_single_type(model_dict):
     """Rewrite se_e2_a ``type_one_side=False`` as ``True`` where there is one atom type.
 
     With one type both forms are the same function (one embedding net, indexed (0, 0) or (0,)),
     but deepmd-kit's two-side JAX code counts atoms per type with ``int(...)``, which fails under
     ``jit``/``vmap``.  Works in place on the serialized dictionary.
     """
-    if isinstance(node, dict):
-        if (node.get("type") in ("se_e2_a", "se_a") and node.get("type_one_side") is False
-                and node.get("embeddings", {}).get("ntypes") == 1):
+    for node in _dicts(model_dict):
+        if _is_two_side_se_a(node) and node.get("embeddings", {}).get("ntypes") == 1:
             node["type_one_side"] = True
             node["embeddings"]["ndim"] = 1
-        for value in node.values():
-            _one_side_if_single_type(value)
-    elif isinstance(node, list):
-        for value in node:
-            _one_side_if_single_type(value)
 
 
-def _float32_cutoffs(node):
+def _float32_cutoffs(descriptor_dict):
     """Round descriptor cutoffs to float32, in place.
 
     deepmd-kit's TensorFlow graphs pass ``rcut``/``rcut_smth`` to their environment-matrix ops
@@ -114,15 +139,10 @@ def _float32_cutoffs(node):
     5.19999981); its serialized dictionary keeps the float64 value.  Rounding makes the JAX
     path reproduce what the ``.pb`` (``DeepPot``, LAMMPS) actually computes.
     """
-    if isinstance(node, dict):
+    for node in _dicts(descriptor_dict):
         for key in ("rcut", "rcut_smth"):
             if isinstance(node.get(key), float):
                 node[key] = float(np.float32(node[key]))
-        for value in node.values():
-            _float32_cutoffs(value)
-    elif isinstance(node, list):
-        for value in node:
-            _float32_cutoffs(value)
 
 
 class DeepMDModel:
@@ -131,7 +151,7 @@ class DeepMDModel:
     Parameters
     ----------
     path : str or Path
-        ``.pb``, ``.dp``, ``.jax`` (or ``.yaml``) model file.
+        Model file, any of :data:`MODEL_SUFFIXES` (``.pb``, ``.dp``, ``.jax``...).
     float32_cutoffs : bool, optional
         Round ``rcut``/``rcut_smth`` to float32 as deepmd-kit's TensorFlow ops do.  Default:
         only for ``.pb`` files, so the JAX path computes what ``DeepPot`` and LAMMPS compute
@@ -149,7 +169,7 @@ class DeepMDModel:
         self.float32_cutoffs = bool(float32_cutoffs)
         if self.float32_cutoffs:
             _float32_cutoffs(model_dict["descriptor"])
-        from deepmd.jax.model.model import BaseModel  # noqa: registers the JAX classes
+        from deepmd.jax.model.model import BaseModel  # (this import registers the JAX classes)
 
         self.jax_model = BaseModel.deserialize(model_dict)
         self.type_map = list(self.jax_model.get_type_map())
@@ -189,20 +209,7 @@ class DeepMDModel:
 
     @staticmethod
     def _check_generic_jittable(model_dict):
-        found = []
-
-        def walk(node):
-            if isinstance(node, dict):
-                if node.get("type") in ("se_e2_a", "se_a") and node.get("type_one_side") is False:
-                    found.append(node["type"])
-                for v in node.values():
-                    walk(v)
-            elif isinstance(node, list):
-                for v in node:
-                    walk(v)
-
-        walk(model_dict)
-        if found:
+        if any(_is_two_side_se_a(node) for node in _dicts(model_dict)):
             raise NotImplementedError(
                 "this model nests an se_e2_a descriptor with type_one_side=False and several atom "
                 "types inside another descriptor; deepmd-kit's JAX code for it cannot run under "
@@ -491,7 +498,7 @@ def load_deepmd(path, atoms=None, *, symbols=None, positions=None, cell=None, ty
 
     Parameters
     ----------
-    path : model file (``.pb``, ``.dp``, ``.jax``) or an already loaded :class:`DeepMDModel`.
+    path : model file (:data:`MODEL_SUFFIXES`) or an already loaded :class:`DeepMDModel`.
     atoms : ase.Atoms, optional
         Species, positions (reference for the neighbor data) and cell (``None`` if no pbc).
     symbols, positions, cell : alternative to ``atoms``: chemical symbols (N,), positions
@@ -563,7 +570,8 @@ def deepmd_pair_lines(path, species) -> list[str]:
     """
     path = _check_model_file(path).resolve()
     if path.suffix != ".pb":
-        raise ValueError(f"pair_style deepmd needs the .pb (TensorFlow) model here, got {path.name}")
+        raise ValueError(f"pair_style deepmd needs the .pb (TensorFlow) model here, got "
+                         f"{path.name}")
     species = [species] if isinstance(species, str) else list(species)
     if not species:
         raise ValueError("need at least one species for pair_coeff")

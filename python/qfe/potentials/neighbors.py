@@ -79,7 +79,8 @@ def _check_positions_cell(positions, cell):
     if cell is not None:
         cell = np.asarray(cell, dtype=float)
         if cell.shape != (3, 3):
-            raise ValueError(f"cell must have shape (3, 3) (rows = lattice vectors), got {cell.shape}")
+            raise ValueError(f"cell must have shape (3, 3) (rows = lattice vectors), got "
+                             f"{cell.shape}")
         vol = abs(np.linalg.det(cell))
         if not np.isfinite(vol) or vol < 1e-8:
             raise ValueError(f"cell is singular (volume {vol:.3g} A^3): {cell.tolist()}")

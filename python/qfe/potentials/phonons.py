@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qfe.units import FTM2V
+from qfe.units import FTM2V, THZ_TO_RAD_PER_PS
 
 
 def frequencies_from_hessian(hessian, masses) -> np.ndarray:
@@ -20,7 +20,7 @@ def frequencies_from_hessian(hessian, masses) -> np.ndarray:
         raise ValueError(f"hessian shape {h.shape} does not match {len(m) // 3} atoms")
     d = h / np.sqrt(np.outer(m, m))
     lam = np.linalg.eigvalsh(0.5 * (d + d.T)) * FTM2V         # rad^2/ps^2
-    return np.sign(lam) * np.sqrt(np.abs(lam)) / (2.0 * np.pi)
+    return np.sign(lam) * np.sqrt(np.abs(lam)) / THZ_TO_RAD_PER_PS
 
 
 def gamma_frequencies(potential, positions=None) -> np.ndarray:

@@ -108,7 +108,8 @@ def md_tasks(settings: BuildSettings) -> list[dict]:
     for phase in settings.phases:
         for v in settings.volumes:
             for t in settings.md_temperatures:
-                seed = int(rng_for(settings, "md", phase, v, t).integers(1, 800_000_000))  # LAMMPS: <= 9e8
+                # LAMMPS seeds are <= 9e8
+                seed = int(rng_for(settings, "md", phase, v, t).integers(1, 800_000_000))
                 tasks.append({"phase": phase, "volume": float(v), "temperature": float(t),
                               "seed": seed, "name": f"md_{phase}_{v:g}_{t:g}"})
     return tasks

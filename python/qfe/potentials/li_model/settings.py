@@ -79,7 +79,7 @@ class BuildSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "BuildSettings":
+    def from_dict(cls, data: dict) -> BuildSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -87,7 +87,7 @@ class BuildSettings:
         return cls(**data)
 
     @classmethod
-    def quick(cls, **overrides) -> "BuildSettings":
+    def quick(cls, **overrides) -> BuildSettings:
         """A tiny build (a few minutes) that exercises every stage; for smoke tests only."""
         small = dict(
             lattice_volumes=[17.0, 19.2, 21.0], volumes=[18.0, 20.0],
@@ -108,6 +108,6 @@ class BuildSettings:
             fh.write("\n")
 
     @classmethod
-    def load(cls, path) -> "BuildSettings":
+    def load(cls, path) -> BuildSettings:
         with open(path) as fh:
             return cls.from_dict(json.load(fh))

@@ -21,6 +21,7 @@ import numpy as np
 from qfe.potentials.li_model.dataset import read_system
 from qfe.potentials.li_model.sampling import lithium_crystal
 from qfe.potentials.li_model.training import descriptor_input, descriptor_parts
+from qfe.units import EV_TO_MEV
 
 
 def evaluate_systems(pb_path, systems) -> dict:
@@ -59,11 +60,11 @@ def error_summary(predictions: dict) -> dict:
         de, df, dv = (np.concatenate(x) for x in (de, df, dv))
         return {
             "configurations": nconf,
-            "energy_rmse_meV_per_atom": float(1e3 * np.sqrt(np.mean(de**2))),
-            "energy_max_abs_meV_per_atom": float(1e3 * np.max(np.abs(de))),
+            "energy_rmse_meV_per_atom": float(EV_TO_MEV * np.sqrt(np.mean(de**2))),
+            "energy_max_abs_meV_per_atom": float(EV_TO_MEV * np.max(np.abs(de))),
             "force_rmse_eV_per_A": float(np.sqrt(np.mean(df**2))),
             "force_max_abs_eV_per_A": float(np.max(np.abs(df))),
-            "virial_rmse_meV_per_atom": float(1e3 * np.sqrt(np.mean(dv**2))),
+            "virial_rmse_meV_per_atom": float(EV_TO_MEV * np.sqrt(np.mean(dv**2))),
         }
 
     summary = rmse(list(predictions.values()))
@@ -134,8 +135,8 @@ def bcc_fcc_difference(dp_path, volume: float) -> dict:
                       float(jax.jit(load_deepmd(dp_path, atoms, skin=0.0).energy)(
                           jnp.asarray(atoms.positions))) / n)
         teacher.close()
-    teacher_diff = 1e3 * (res["fcc"][0] - res["bcc"][0])
-    model_diff = 1e3 * (res["fcc"][1] - res["bcc"][1])
+    teacher_diff = EV_TO_MEV * (res["fcc"][0] - res["bcc"][0])
+    model_diff = EV_TO_MEV * (res["fcc"][1] - res["bcc"][1])
     return {"volume_A3_per_atom": volume,
             "teacher_meV_per_atom": teacher_diff, "model_meV_per_atom": model_diff,
             "error_meV_per_atom": model_diff - teacher_diff}

@@ -1,6 +1,7 @@
 """Any :class:`~qfe.potentials.base.Potential` as an ASE calculator (JAX-backed).
 
->>> from qfe.potentials import default_lithium, PotentialCalculator
+>>> from qfe.ase_calculators import PotentialCalculator
+>>> from qfe.potentials import default_lithium
 >>> atoms.calc = PotentialCalculator(default_lithium(atoms))
 >>> atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
+
+__all__ = ["PotentialCalculator"]
 
 
 class PotentialCalculator(Calculator):
