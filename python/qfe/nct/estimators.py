@@ -31,20 +31,27 @@ Gradients of F (selectable):
 - flow parameters, ``"score"``: E[(E_loc - b) grad ln|Psi|^2] (samples held fixed; the
   Hermitian-H identity makes it exact for the Laplacian-type estimators; the gradient form
   adds its explicit parameter dependence);  ``"pathwise"``: differentiate
-  E_xi[E_loc(f^-1(xi; theta); theta)] through the closed-form inverse (needs forces).
+  E_xi[E_loc(f^-1(xi; theta); theta)] through the closed-form inverse (needs forces);
+  ``"stl"`` (default, "sticking the landing", Roeder et al. 2017): the pathwise gradient
+  without the explicit theta dependence of E_loc (only q = f^-1(xi; theta) carries theta).
+  Both are unbiased (the dropped term, E[d E_loc/d theta at fixed q], vanishes for a
+  Hermitian H), but STL is exactly zero wherever E_loc is constant in q, i.e. at an exact
+  eigenstate basis such as a harmonic crystal's optimum, so training cannot drift from it.
+  The score gradient uses a leave-one-out regression baseline E_loc ~ a + b sum_k hbar w_k n_k
+  (the harmonic level energy explains most of the spread between states).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qfe.nct._jax import jax, jnp
+from qfe._jax import jax, jnp
 from qfe.nct.basis import log_abs_hermite_and_dlog
 from qfe.nct.occupation import OccupationModel
 from qfe.nct.system import ModeSystem
 from qfe.nct.wavefunction import Wavefunction
 
-from qfe.nct.config import GRADIENT_ESTIMATORS, KINETIC_ESTIMATORS  # noqa: E402
+from qfe.nct.config import GRADIENT_ESTIMATORS, KINETIC_ESTIMATORS
 
 
 LAPLACIAN_CHUNK = 64      # Hessian-vector products evaluated together (memory bound)
@@ -61,6 +68,21 @@ def clip_local(values, factor: float):
     mean = jnp.mean(values)
     mad = jnp.mean(jnp.abs(values - mean))
     return jnp.clip(values, mean - factor * mad, mean + factor * mad)
+
+
+def regression_residuals(values, feature):
+    """Leave-one-out residuals of the least-squares fit values ~ a + b * feature.
+
+    r_i / (1 - h_ii) with r the ordinary residuals and h the hat matrix: the baseline of
+    sample i does not depend on sample i, so a score-function gradient stays unbiased.
+    """
+    b = values.shape[0]
+    x = jnp.stack([jnp.ones_like(feature), feature - jnp.mean(feature)], axis=1)
+    gram = x.T @ x + 1e-12 * jnp.eye(2) * jnp.maximum(jnp.trace(x.T @ x), 1.0)
+    coef = jnp.linalg.solve(gram, x.T @ values)
+    resid = values - x @ coef
+    hat = jnp.sum(x * jnp.linalg.solve(gram, x.T).T, axis=1)
+    return resid / jnp.maximum(1.0 - hat, 1.0 / b)
 
 
 def centered(values):
@@ -177,6 +199,11 @@ class FreeEnergyObjective:
     gradient: str = "score"
     clip: float = 5.0
     train_occupation: bool = True
+    regression_baseline: bool = True
+
+    def excitation(self, n):
+        """Harmonic excitation energy sum_k hbar w_k n_k of each sample (B,)."""
+        return n.astype(jnp.float64) @ self.local_energy.weights
 
     def __post_init__(self):
         if self.gradient not in GRADIENT_ESTIMATORS:
@@ -190,11 +217,13 @@ class FreeEnergyObjective:
         fp = params["flow"]
         logp = self.occupation.log_prob(params["occupation"], n)
         keys = jax.random.split(key, n.shape[0])
-        if self.gradient == "pathwise":
+        if self.gradient in ("pathwise", "stl"):
             q = jax.vmap(lambda xi: wf.flow.inverse(fp, xi)[0])(batch["xi"])
         else:
             q = jax.lax.stop_gradient(batch["q"])
-        v, t = jax.vmap(le.local, in_axes=(None, 0, 0, 0))(fp, q, n, keys)
+        # stl: theta enters only through q = f^-1(xi; theta) (Roeder et al. 2017)
+        fp_local = jax.lax.stop_gradient(fp) if self.gradient == "stl" else fp
+        v, t = jax.vmap(le.local, in_axes=(None, 0, 0, 0))(fp_local, q, n, keys)
         e_loc = v + t
         f_loc = self.kT * jax.lax.stop_gradient(logp) + e_loc
         f_val = jax.lax.stop_gradient(f_loc)
@@ -204,11 +233,14 @@ class FreeEnergyObjective:
         if self.train_occupation and self.kT > 0:
             adv_p = centered(clip_local(f_val, self.clip))
             surrogate = surrogate + jnp.mean(adv_p * logp)
-        if self.gradient == "pathwise":
+        if self.gradient in ("pathwise", "stl"):
             surrogate = surrogate + jnp.mean(e_loc)
         else:
             log_dens = jax.vmap(wf.log_density, in_axes=(None, 0, 0))(fp, q, n)
-            adv_e = centered(clip_local(e_val, self.clip))
+            if self.regression_baseline:
+                adv_e = regression_residuals(clip_local(e_val, self.clip), self.excitation(n))
+            else:
+                adv_e = centered(clip_local(e_val, self.clip))
             surrogate = surrogate + jnp.mean(adv_e * log_dens)
             if le.kinetic == "gradient":
                 # the gradient form is not H Psi / Psi: add its explicit theta dependence
