@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("jax")
 
-from qfe.nct._jax import jax, jnp  # noqa: E402
+from qfe._jax import jax, jnp  # noqa: E402
 from qfe.nct.config import NCTConfig, load_options  # noqa: E402
 from qfe.nct.system import model_system_1d  # noqa: E402
 from qfe.nct.trainer import (NCTDivergenceError, Trainer, load_checkpoint,  # noqa: E402
@@ -59,7 +59,7 @@ def leaves(state):
 
 
 def test_resume_after_kill_matches_uninterrupted_run(tmp_path, trainer):
-    ckpt = tmp_path / "run" / "checkpoint.pkl"
+    ckpt = tmp_path / "run" / "checkpoint.npz"
     child = SETUP + textwrap.dedent(f"""
         import time
         make_trainer().train(checkpoint={str(ckpt)!r},
@@ -100,10 +100,10 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, trainer):
 
 
 def test_checkpoint_is_atomic_and_checked(tmp_path, trainer):
-    state = trainer.train(steps=4, checkpoint=tmp_path / "c.pkl")
+    state = trainer.train(steps=4, checkpoint=tmp_path / "c.npz")
     # a stale temporary file from a killed writer does not disturb anything
-    (tmp_path / ".c.pkl.tmp-99999").write_bytes(b"garbage")
-    payload = load_checkpoint(tmp_path / "c.pkl")
+    (tmp_path / ".c.npz.tmp-99999").write_bytes(b"garbage")
+    payload = load_checkpoint(tmp_path / "c.npz")
     assert payload["step"] == 4
     assert state.step == 4
     # resuming under a different temperature is refused with the option named
@@ -114,13 +114,38 @@ def test_checkpoint_is_atomic_and_checked(tmp_path, trainer):
             trainer.state_from_checkpoint(payload)
     finally:
         trainer.config = config
-    (tmp_path / "bad.pkl").write_bytes(pickle.dumps({"x": 1}))
+    (tmp_path / "bad.npz").write_bytes(b"PK garbage")
     with pytest.raises(ValueError, match="not a qfe NCT checkpoint"):
+        load_checkpoint(tmp_path / "bad.npz")
+    # a pickle is refused unless the caller opts in (unpickling can run code)
+    (tmp_path / "bad.pkl").write_bytes(pickle.dumps({"x": 1}))
+    with pytest.raises(ValueError, match="allow_pickle=True"):
         load_checkpoint(tmp_path / "bad.pkl")
+    with pytest.raises(ValueError, match="not a qfe NCT checkpoint"):
+        load_checkpoint(tmp_path / "bad.pkl", allow_pickle=True)
+
+
+def test_old_pickle_checkpoint_opt_in(tmp_path, trainer):
+    """A version-1 pickle (the old format: nested dicts of arrays) resumes with the opt-in."""
+    state = trainer.train(trainer.init_state(), steps=3)
+    as_np = jax.tree_util.tree_map(np.asarray, {"p": state.params, "o": state.opt_state,
+                                                "s": state.sampler_state})
+    old = {"version": 1, "params": as_np["p"], "opt_state": as_np["o"],
+           "sampler_state": as_np["s"], "key": np.asarray(state.key), "step": 3,
+           "history": list(state.history), "config": trainer.config.to_dict(),
+           "system": {"n_modes": trainer.system.n_modes,
+                      "hbar_omega": np.asarray(trainer.system.hbar_omega),
+                      "x0": np.asarray(trainer.system.x0)}}
+    (tmp_path / "old.pkl").write_bytes(pickle.dumps(old))
+    restored = trainer.state_from_checkpoint(load_checkpoint(tmp_path / "old.pkl",
+                                                             allow_pickle=True))
+    assert restored.step == 3
+    for a, b in zip(leaves(restored), leaves(state)):
+        assert np.array_equal(a, b)
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, trainer):
-    ckpt = tmp_path / "c.pkl"
+    ckpt = tmp_path / "c.npz"
     state = trainer.train(steps=8, checkpoint=ckpt)
     good = load_checkpoint(ckpt)
     assert good["step"] == 8
@@ -194,7 +219,7 @@ def test_cli(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "free energy F" in text and "meV/atom" in text and "pressure P" in text
-    for name in ("checkpoint.pkl", "result.json", "history.csv", "training.png", "dos.png"):
+    for name in ("checkpoint.npz", "result.json", "history.csv", "training.png", "dos.png"):
         assert (out / name).is_file(), name
     # bad values are reported as errors naming the option, not tracebacks
     rc = main(["nct", str(tmp_path / "POSCAR"), "--potential", "einstein:k=1.0", "-T", "-3"])
@@ -210,7 +235,7 @@ def test_cli(tmp_path, capsys):
 
 def test_save_checkpoint_roundtrip(tmp_path, trainer):
     state = trainer.init_state()
-    save_checkpoint(tmp_path / "x.pkl", state, trainer.config, trainer.system)
-    restored = trainer.state_from_checkpoint(load_checkpoint(tmp_path / "x.pkl"))
+    save_checkpoint(tmp_path / "x.npz", state, trainer.config, trainer.system)
+    restored = trainer.state_from_checkpoint(load_checkpoint(tmp_path / "x.npz"))
     for a, b in zip(leaves(restored), leaves(state)):
         assert np.array_equal(a, b)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +103,8 @@ class NCTResult:
     stress: dict | None = None
     spectrum: dict | None = None
     history: list = field(default_factory=list)
+    baselines: dict = field(default_factory=dict)  # name -> {"F": (value, error), ...}
+    convergence: dict = field(default_factory=dict)
     frequencies: list = field(default_factory=list)  # harmonic hbar w (energy unit), <0: imag.
     timing: dict = field(default_factory=dict)
 
@@ -130,6 +133,10 @@ class NCTResult:
         lines.append(f"  {'entropy S':<16} {s:14.6f} kB/atom (occupation model, exact)")
         fh = self.harmonic["F"] * self.report_scale
         lines.append(f"  {'harmonic F':<16} {fh:14.4f} {u}")
+        for name, label in (("gaussian", "Gaussian F"), ("occupations", "occupations F")):
+            if name in self.baselines:
+                v, e = (x * self.report_scale for x in self.baselines[name]["F"])
+                lines.append(f"  {label:<16} {v:14.4f} +- {e:.4f} {u}")
         zh = self.zpe["harmonic"] * self.report_scale
         lines.append(f"  {'harmonic ZPE':<16} {zh:14.4f} {u}")
         if self.zpe.get("anharmonic") is not None:
@@ -139,6 +146,14 @@ class NCTResult:
         if self.stress is not None:
             p, pe = self.stress["pressure_GPa"]
             lines.append(f"  {'pressure P':<16} {p:14.4f} +- {pe:.4f} GPa")
+        c = self.convergence
+        if c:
+            state = "converged" if c.get("converged") else "NOT converged"
+            drift = c.get("drift")
+            detail = "" if drift is None else (
+                f": F changed by {drift * self.report_scale:.4f} +- "
+                f"{c['drift_err'] * self.report_scale:.4f} {u} over the last {c['window']} steps")
+            lines.append(f"  training {state} after {c.get('steps_used')} steps{detail}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -160,6 +175,9 @@ class NCTResult:
                                for k in ("F", "E", "K", "V")},
              "harmonic": self.harmonic, "zpe": self.zpe, "stress": self.stress,
              "spectrum": self.spectrum, "frequencies": self.frequencies,
+             "baselines": self.baselines, "convergence": self.convergence,
+             "converged": bool(self.convergence.get("converged", False)),
+             "steps_used": self.convergence.get("steps_used"),
              "timing": self.timing, "config": self.config, "history": self.history}
         return clean(d)
 
@@ -198,6 +216,9 @@ class NCTResult:
         ax.fill_between(steps, f - fe, f + fe, alpha=0.3)
         ax.axhline(self.harmonic["F"] * self.report_scale, color="k", ls="--", lw=1,
                    label="harmonic F")
+        for i, (name, b) in enumerate(sorted(self.baselines.items())):
+            ax.axhline(b["F"][0] * self.report_scale, color=f"C{i + 1}", ls=":", lw=1,
+                       label=f"{name} F")
         ax.axhline(self.thermo["F"][0] * self.report_scale, color="C3", lw=1, label="final F")
         ax.set_xlabel("training step")
         ax.set_ylabel(f"free energy ({self.report_unit})")
@@ -260,8 +281,8 @@ def run(structure, potential, temperature: float, config=None, **options) -> NCT
 
 
 def run_system(system, config=None, **options) -> NCTResult:
-    """Train and evaluate on any :class:`qfe.nct.system.ModeSystem`."""
-    from qfe.nct import observables
+    """Train and evaluate on any :class:`qfe.nct.system.ModeSystem`; with config.baselines,
+    also the occupations-only and/or Gaussian (SCHA) ansatz (one more training each)."""
     from qfe.nct.trainer import CHECKPOINT_NAME, Trainer
 
     cfg = _config_from(config, options)
@@ -271,18 +292,61 @@ def run_system(system, config=None, **options) -> NCTResult:
     checkpoint = out / CHECKPOINT_NAME if out else None
     state = trainer.train(checkpoint=checkpoint)
     t_train = time.perf_counter() - t0
-    return evaluate_state(trainer, state, t_train=t_train)
+    baselines = {name: baseline(system, cfg, name) for name in cfg.baselines}
+    return evaluate_state(trainer, state, t_train=t_train, baselines=baselines)
 
 
-def evaluate_state(trainer, state, t_train: float = 0.0) -> NCTResult:
+BASELINE_FLOWS = {"occupations": "identity", "gaussian": "gaussian"}
+
+
+def baseline(system, config: NCTConfig, name: str) -> dict:
+    """Train and evaluate a baseline ansatz with ``config``'s settings: ``"occupations"``
+    (identity flow: harmonic states, learned occupations) or ``"gaussian"`` (affine + linear
+    flow with thermal occupations: the self-consistent harmonic, SCHA, density matrix).
+    Checkpointed under output_dir/baseline-NAME.  Returns {"F": (value, error), "flow",
+    "steps_used", "converged"} in the system's energy unit."""
+    from qfe.nct.convergence import monitor
+    from qfe.nct.trainer import CHECKPOINT_NAME, Trainer
+
+    if name not in BASELINE_FLOWS:
+        raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINE_FLOWS)}")
+    out = Path(config.output_dir) / f"baseline-{name}" if config.output_dir else None
+    cfg = config.replace(flow=BASELINE_FLOWS[name], baselines=[], occupations="auto",
+                         output_dir=str(out) if out else None)
+    trainer = Trainer(system, cfg)
+    state = trainer.train(checkpoint=out / CHECKPOINT_NAME if out else None)
+    f = np.asarray(trainer.evaluate(state, max(cfg.eval_batches, 1))["free_energy"]).ravel()
+    conv = monitor(state.history, min(cfg.convergence_window, max(len(state.history), 4)))
+    return {"F": (float(f.mean()), float(f.std(ddof=1) / np.sqrt(f.size))),
+            "flow": cfg.flow, "steps_used": int(state.step),
+            "converged": bool(conv["converged"])}
+
+
+def evaluate_state(trainer, state, t_train: float = 0.0, baselines: dict | None = None
+                   ) -> NCTResult:
     """Observables of a trained state (config.eval_batches batches) as an :class:`NCTResult`;
-    written to config.output_dir when set."""
+    written to config.output_dir when set.  Warns when the convergence monitor says the
+    training had not converged."""
     from qfe.nct import observables
     from qfe.nct.phonons import frequencies_mev
     from qfe.nct.trainer import report_scale
 
+    from qfe.nct.convergence import monitor
+
     system, cfg = trainer.system, trainer.config
     t1 = time.perf_counter()
+    convergence = {"steps_used": int(state.step)}
+    if len(state.history) >= 4:
+        convergence.update(monitor(state.history,
+                                   min(cfg.convergence_window, len(state.history))))
+        if not convergence["converged"]:
+            scale_, unit_ = report_scale(system)
+            warnings.warn(
+                f"NCT training did not converge in {state.step} steps: over the last "
+                f"{convergence['window']} steps F changed by "
+                f"{convergence['drift'] * scale_:.4f} +- {convergence['drift_err'] * scale_:.4f}"
+                f" {unit_} (batch error {convergence['sigma_F'] * scale_:.4f}); train longer "
+                f"(steps = {cfg.steps}) or use a larger batch", stacklevel=2)
     blocked = cfg.sampler == "metropolis"
     values = trainer.evaluate(state, cfg.eval_batches) if cfg.eval_batches > 0 else None
     entropy = float(trainer.occupation.entropy(state.params["occupation"]))
@@ -319,6 +383,7 @@ def evaluate_state(trainer, state, t_train: float = 0.0) -> NCTResult:
                   "F_truncated": system.harmonic_free_energy(cfg.temperature, cfg.n_levels),
                   "V0": system.v0, "ZPE": system.harmonic_zpe()},
         zpe=zpe, stress=stress, spectrum=spectrum, history=list(state.history),
+        baselines=dict(baselines or {}), convergence=convergence,
         frequencies=list(np.asarray(freqs, dtype=float)),
         timing={"train_s": t_train, "evaluate_s": t_eval,
                 "total_s": t_train + time.perf_counter() - t1})

@@ -13,10 +13,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-FLOW_KINDS = ("realnvp", "identity")
+FLOW_KINDS = ("full", "realnvp", "gaussian", "identity")
 SAMPLERS = ("exact", "metropolis")
 KINETIC_ESTIMATORS = ("stochastic", "laplacian", "gradient")
-GRADIENT_ESTIMATORS = ("score", "pathwise")
+GRADIENT_ESTIMATORS = ("stl", "pathwise", "score")
+LR_SCHEDULES = ("cosine", "exponential")
+OCCUPATION_MODELS = ("auto", "table", "thermal")
+BASELINES = ("occupations", "gaussian")
 
 
 @dataclass
@@ -26,34 +29,49 @@ class NCTConfig:
     temperature: float = 100.0          # K (crystals) or natural units (model systems)
     # occupation model
     n_levels: int = 20                  # K levels per mode (>= 2)
+    occupations: str = "auto"           # "table" (free logits, the paper), "thermal" (ladder
+                                        # spacing per mode only), "auto": thermal for gaussian
     # flow
-    flow: str = "realnvp"               # "realnvp" or "identity" (optimise p only)
-    flow_depth: int = 6                 # coupling layers
+    flow: str = "full"                  # "full", "realnvp", "gaussian" (SCHA) or "identity"
+    flow_depth: int = 6                 # blocks (full) / coupling layers (realnvp)
     flow_width: int = 128               # MLP width
     flow_mlp_layers: int = 2            # hidden layers per coupling MLP
-    flow_elementwise: int = 0           # sinh-arcsinh + affine layers (needed for 1 coordinate)
+    flow_elementwise: int = 0           # realnvp only: trailing sinh-arcsinh layers
     # sampling and estimators
     sampler: str = "exact"              # "exact" (qfe) or "metropolis" (paper)
     kinetic: str = "stochastic"         # "stochastic", "laplacian" or "gradient"
     n_probes: int = 1                   # probe vectors of the stochastic Laplacian
-    gradient: str = "pathwise"          # flow gradient: "pathwise" or "score" (paper)
+    gradient: str = "stl"               # flow gradient: "stl" (sticking the landing),
+                                        # "pathwise" or "score" (paper)
     clip_factor: float = 5.0            # clip local values at mean +- c * mean-abs-deviation
     mc_steps: int = 3000                # Metropolis moves per training step
     mc_step_size: float = 0.03          # initial proposal width (phonon coordinates)
     mc_therm: int = 10                  # Metropolis thermalisation calls before training
     batch_size: int = 256
-    # optimisation (optax Adam per parameter group, exponential decay, global-norm clipping)
+    # optimisation (optax Adam per parameter group, global-norm clipping)
     steps: int = 1000
     lr_occupation: float = 2e-2
     lr_flow: float = 1e-3
     min_lr_occupation: float = 5e-4
     min_lr_flow: float = 5e-6
+    lr_schedule: str = "cosine"         # "cosine": warm-up, then cosine decay to min_lr at
+                                        # `steps`; "exponential": lr_decay_* below
+    lr_warmup: float = 0.05             # cosine: warm-up length as a fraction of steps
     lr_decay_rate: float = 0.97
     lr_decay_steps: int = 100
     lr_decay_begin: int = 500
+    adam_eps: float = 1e-8              # Adam epsilon, in units of the mean hbar w
+    grad_floor: float = 1e-9            # gradient components below this (units of the mean
+                                        # hbar w) are roundoff and are set to zero
     grad_clip: float = 10.0             # max global gradient norm per group (<= 0: off)
+    # convergence monitor (see qfe.nct.convergence)
+    convergence_window: int = 50        # steps in the sliding window
+    stop_when_converged: bool = False   # end training once the window shows convergence
     # evaluation after training
     eval_batches: int = 20
+    baselines: list = dataclasses.field(default_factory=list)
+                                        # extra trainings reported beside F: "occupations"
+                                        # (identity flow) and/or "gaussian" (SCHA)
     compute_stress: bool = True
     phonon_spectrum: bool = False       # anharmonic single-phonon energies (M extra estimates)
     spectrum_batch: int = 64
@@ -61,7 +79,7 @@ class NCTConfig:
     seed: int = 42
     checkpoint_every: int = 50
     output_dir: str | None = None       # checkpoints and results; None: nothing written
-    resume: bool = True                 # continue from output_dir/checkpoint.pkl if present
+    resume: bool = True                 # continue from output_dir/checkpoint.npz if present
     progress: bool = True
 
     def __post_init__(self):
@@ -86,6 +104,8 @@ class NCTConfig:
         finite("temperature")
         need(self.temperature >= 0, "temperature", "must be >= 0 (absolute temperature)")
         integer("n_levels", 2)
+        need(self.occupations in OCCUPATION_MODELS, "occupations",
+             f"choose from {OCCUPATION_MODELS}")
         need(self.flow in FLOW_KINDS, "flow", f"choose from {FLOW_KINDS}")
         integer("flow_depth", 0)
         integer("flow_width", 1)
@@ -107,12 +127,26 @@ class NCTConfig:
         for name in ("lr_occupation", "lr_flow", "min_lr_occupation", "min_lr_flow"):
             finite(name)
             need(getattr(self, name) >= 0, name, "must be >= 0")
+        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule", f"choose from {LR_SCHEDULES}")
+        finite("lr_warmup")
+        need(0 <= self.lr_warmup < 1, "lr_warmup", "must be in [0, 1) (fraction of steps)")
+        finite("adam_eps")
+        need(self.adam_eps > 0, "adam_eps", "must be > 0")
+        finite("grad_floor")
+        need(self.grad_floor >= 0, "grad_floor", "must be >= 0")
+        integer("convergence_window", 4)
+        need(isinstance(self.stop_when_converged, bool), "stop_when_converged",
+             "must be true or false")
         finite("lr_decay_rate")
         need(0 < self.lr_decay_rate <= 1, "lr_decay_rate", "must be in (0, 1]")
         integer("lr_decay_steps", 1)
         integer("lr_decay_begin", 0)
         finite("grad_clip")
         integer("eval_batches", 0)
+        need(isinstance(self.baselines, (list, tuple))
+             and all(b in BASELINES for b in self.baselines), "baselines",
+             f"must be a list of names from {BASELINES}")
+        self.baselines = list(dict.fromkeys(self.baselines))
         integer("spectrum_batch", 2)
         integer("seed", 0)
         integer("checkpoint_every", 1)
@@ -146,12 +180,20 @@ class NCTConfig:
         return cls.from_dict({**load_options(path), **overrides})
 
     # options whose change makes an old checkpoint meaningless for this run
-    PHYSICS_OPTIONS = ("temperature", "n_levels", "flow", "flow_depth", "flow_width",
+    PHYSICS_OPTIONS = ("temperature", "n_levels", "occupations", "flow", "flow_depth", "flow_width",
                        "flow_mlp_layers", "flow_elementwise", "sampler", "kinetic", "n_probes",
                        "gradient", "clip_factor", "mc_steps", "mc_step_size", "mc_therm",
                        "batch_size", "lr_occupation", "lr_flow", "min_lr_occupation",
-                       "min_lr_flow", "lr_decay_rate", "lr_decay_steps", "lr_decay_begin",
-                       "grad_clip", "seed")
+                       "min_lr_flow", "lr_schedule", "lr_warmup", "lr_decay_rate",
+                       "lr_decay_steps", "lr_decay_begin", "adam_eps", "grad_floor", "grad_clip",
+                       "seed")
+
+    @property
+    def occupation_model(self) -> str:
+        """"table" or "thermal" (``occupations`` with "auto" resolved)."""
+        if self.occupations != "auto":
+            return self.occupations
+        return "thermal" if self.flow == "gaussian" else "table"
 
 
 def load_options(path) -> dict:

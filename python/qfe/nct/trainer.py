@@ -3,24 +3,26 @@
 State is explicit (:class:`TrainState`: parameters, optimiser state, RNG key, sampler state,
 step, history) and every step is a pure function of it, so a run killed after a checkpoint
 and resumed from it ends bit-for-bit where an uninterrupted run with the same seed ends.
-Checkpoints are pickles of numpy arrays written to a temporary file and moved into place
-with ``os.replace`` (atomic on POSIX), so a kill during a write leaves the previous one.
+Checkpoints are ``.npz`` archives (arrays plus JSON metadata, no pickles) written to a
+temporary file and moved into place with ``os.replace`` (atomic on POSIX), so a kill during a
+write leaves the previous one.
 A non-finite loss, gradient or parameter stops training with :class:`NCTDivergenceError`;
 the state at fault is never checkpointed.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from qfe.nct._jax import jax, jnp
+from qfe._jax import jax, jnp
 from qfe.nct.config import NCTConfig
+from qfe.nct.convergence import monitor
 from qfe.nct.estimators import FreeEnergyObjective, LocalEnergy
 from qfe.nct.flow import Flow
 from qfe.nct.occupation import OccupationModel
@@ -28,8 +30,9 @@ from qfe.nct.sampler import make_sampler
 from qfe.nct.system import ModeSystem
 from qfe.nct.wavefunction import Wavefunction
 
-CHECKPOINT_NAME = "checkpoint.pkl"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.npz"
+CHECKPOINT_FORMAT = "qfe-nct-checkpoint"
+CHECKPOINT_VERSION = 2
 
 
 class NCTDivergenceError(RuntimeError):
@@ -53,70 +56,154 @@ def report_scale(system: ModeSystem) -> tuple[float, str]:
     return 1.0 / system.natoms, ("natural" if system.natoms == 1 else "natural/atom")
 
 
-def build_optimizer(config: NCTConfig):
-    """Adam for the occupation logits and for the flow, each with its own exponentially
-    decaying learning rate (floored) and global-norm gradient clipping."""
+def learning_rate_schedule(config: NCTConfig, lr: float, lr_min: float):
+    """optax schedule step -> learning rate.
+
+    ``"cosine"`` (default): linear warm-up from lr_min over lr_warmup * steps, then cosine
+    decay to lr_min at ``steps`` (so a run of any length ends at small steps and its final
+    parameters are an average over the noise); ``"exponential"``: lr_decay_rate every
+    lr_decay_steps from step lr_decay_begin, floored at lr_min.
+    """
     import optax
 
-    def schedule(lr, lr_min):
-        return optax.exponential_decay(init_value=lr, transition_steps=config.lr_decay_steps,
-                                       decay_rate=config.lr_decay_rate,
-                                       transition_begin=config.lr_decay_begin,
-                                       end_value=min(lr_min, lr))
+    lr_min = min(lr_min, lr)
+    if config.lr_schedule == "cosine":
+        total = max(int(config.steps), 1)
+        warmup = int(round(config.lr_warmup * total))
+        return optax.warmup_cosine_decay_schedule(
+            init_value=lr_min if warmup else lr, peak_value=lr, warmup_steps=warmup,
+            decay_steps=max(total, warmup + 1), end_value=lr_min)
+    return optax.exponential_decay(init_value=lr, transition_steps=config.lr_decay_steps,
+                                   decay_rate=config.lr_decay_rate,
+                                   transition_begin=config.lr_decay_begin, end_value=lr_min)
 
-    def group(lr, lr_min):
-        parts = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip > 0 else []
-        return optax.chain(*parts, optax.adam(schedule(lr, lr_min)))
+
+def build_optimizer(config: NCTConfig, energy_unit: float = 1.0):
+    """Adam for the occupation logits and for the flow, each with its own learning-rate
+    schedule and global-norm gradient clipping.
+
+    Gradient components below ``grad_floor * energy_unit`` (energy_unit: the mean phonon
+    energy) are set to zero before Adam sees them.  At an exact optimum (a harmonic crystal
+    at its Boltzmann state) the STL gradient is zero up to float64 roundoff, ~1e-16 hbar w;
+    Adam divides by the running gradient RMS and so turns that roundoff into full steps of
+    size lr, a drift that raised F by 0.4-1 meV/atom in 60 steps on a 16-atom crystal.
+    Real gradients, signal or sampling noise, are many orders of magnitude above the floor.
+    Adam's epsilon is ``adam_eps * energy_unit``.
+    With ``occupations = "thermal"`` the free logits are frozen (only the level spacing of
+    each mode is learned: thermal occupations of effective frequencies).
+    """
+    import optax
+
+    floor = config.grad_floor * float(energy_unit)
+
+    def drop_roundoff(updates, params=None):
+        del params
+        return jax.tree_util.tree_map(lambda g: jnp.where(jnp.abs(g) > floor, g, 0.0), updates)
+
+    def group(lr, lr_min, eps):
+        parts = [optax.stateless(drop_roundoff)]
+        if config.grad_clip > 0:
+            parts.append(optax.clip_by_global_norm(config.grad_clip))
+        return optax.chain(*parts, optax.adam(learning_rate_schedule(config, lr, lr_min),
+                                              eps=eps))
+
+    thermal = config.occupation_model == "thermal"
+    eps = config.adam_eps * float(energy_unit)
 
     def labels(params):
-        return {name: jax.tree_util.tree_map(lambda _: name, params[name]) for name in params}
+        out = {name: jax.tree_util.tree_map(lambda _: name, params[name]) for name in params}
+        if thermal and "logits" in out.get("occupation", {}):
+            out["occupation"] = {**out["occupation"], "logits": "frozen"}
+        return out
 
     tx = optax.multi_transform(
-        {"occupation": group(config.lr_occupation, config.min_lr_occupation),
-         "flow": group(config.lr_flow, config.min_lr_flow)}, labels)
-    schedules = {"occupation": schedule(config.lr_occupation, config.min_lr_occupation),
-                 "flow": schedule(config.lr_flow, config.min_lr_flow)}
+        {"occupation": group(config.lr_occupation, config.min_lr_occupation, eps),
+         "flow": group(config.lr_flow, config.min_lr_flow, eps),
+         "frozen": optax.set_to_zero()}, labels)
+    schedules = {"occupation": learning_rate_schedule(config, config.lr_occupation,
+                                                      config.min_lr_occupation),
+                 "flow": learning_rate_schedule(config, config.lr_flow, config.min_lr_flow)}
     return tx, schedules
 
 
-def _to_numpy(tree):
-    return jax.tree_util.tree_map(lambda x: np.asarray(x), tree)
+def _leaves(tree) -> list:
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
 
 
 def _fingerprint(system: ModeSystem) -> dict:
     return {"n_modes": int(system.n_modes),
-            "hbar_omega": np.asarray(system.hbar_omega).copy(),
-            "x0": np.asarray(system.x0).copy()}
+            "hbar_omega": np.asarray(system.hbar_omega, dtype=float).tolist(),
+            "x0": np.asarray(system.x0, dtype=float).tolist()}
 
 
 def save_checkpoint(path, state: TrainState, config: NCTConfig, system: ModeSystem) -> Path:
-    """Write ``state`` atomically (temp file + fsync + os.replace)."""
+    """Write ``state`` atomically (temp file + fsync + os.replace) as an ``.npz`` archive:
+    the leaves of params, optimiser and sampler state as arrays, everything else (version,
+    step, history, config, a fingerprint of the system, leaf counts) as JSON text stored in a
+    byte array.  Nothing in it is executable (loaded with ``allow_pickle=False``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"version": CHECKPOINT_VERSION,
-               "params": _to_numpy(state.params),
-               "opt_state": _to_numpy(state.opt_state),
-               "key": np.asarray(state.key),
-               "sampler_state": _to_numpy(state.sampler_state),
-               "step": int(state.step),
-               "history": list(state.history),
-               "config": config.to_dict(),
-               "system": _fingerprint(system)}
+    arrays = {}
+    counts = {}
+    for group, tree in (("params", state.params), ("opt_state", state.opt_state),
+                        ("sampler_state", state.sampler_state)):
+        leaves = _leaves(tree)
+        counts[group] = len(leaves)
+        for i, leaf in enumerate(leaves):
+            arrays[f"{group}/{i}"] = leaf
+    arrays["key"] = np.asarray(state.key)
+    meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": int(state.step),
+            "history": list(state.history), "config": config.to_dict(),
+            "system": _fingerprint(system), "leaves": counts}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as fh:
-        pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        np.savez(fh, **arrays)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return path
 
 
-def load_checkpoint(path) -> dict:
+def load_checkpoint(path, allow_pickle: bool = False) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`: a dict with ``step``,
+    ``history``, ``config``, ``system`` and the leaf lists ``params``, ``opt_state``,
+    ``sampler_state`` and ``key``.  Checkpoints of qfe <= 0.x were pickles; those are read
+    only with ``allow_pickle=True`` (unpickling runs code stored in the file: use it only
+    for files you made yourself)."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"NCT checkpoint not found: {path}")
     with open(path, "rb") as fh:
-        payload = pickle.load(fh)
-    if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path} is not a qfe NCT checkpoint (version {CHECKPOINT_VERSION})")
+        magic = fh.read(2)
+    if magic != b"PK":                          # not a zip (npz) archive
+        if not allow_pickle:
+            raise ValueError(f"{path} is not an .npz NCT checkpoint (an old pickle "
+                             f"checkpoint?); pickles can run code when opened, so they are "
+                             f"read only with load_checkpoint(path, allow_pickle=True)")
+        import pickle
+
+        with open(path, "rb") as fh:
+            payload = pickle.load(fh)
+        if not isinstance(payload, dict) or payload.get("version") != 1:
+            raise ValueError(f"{path} is not a qfe NCT checkpoint")
+        for group in ("params", "opt_state", "sampler_state"):
+            payload[group] = _leaves(payload[group])
+        return payload
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode())
+            if meta.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError("wrong format tag")
+            payload = {k: meta[k] for k in ("version", "step", "history", "config", "system")}
+            for group, n in meta["leaves"].items():
+                payload[group] = [data[f"{group}/{i}"] for i in range(n)]
+            payload["key"] = data["key"]
+    except (KeyError, ValueError, OSError) as exc:
+        raise ValueError(f"{path} is not a qfe NCT checkpoint ({exc})") from None
+    if payload["version"] != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {payload['version']}, this qfe reads "
+                         f"version {CHECKPOINT_VERSION}")
     return payload
 
 
@@ -128,13 +215,13 @@ class Trainer:
         self.config = config.validate()
         m = system.n_modes
         self.kT = float(system.kB * config.temperature)
-        elementwise = config.flow_elementwise
         self.flow = Flow(m, kind=config.flow, depth=config.flow_depth, width=config.flow_width,
-                         mlp_layers=config.flow_mlp_layers, elementwise=elementwise)
+                         mlp_layers=config.flow_mlp_layers, elementwise=config.flow_elementwise)
         self.occupation = OccupationModel(m, config.n_levels)
         self.wavefunction = Wavefunction(self.flow, config.n_levels - 1)
         self.local_energy = LocalEnergy(system, self.wavefunction, config.kinetic,
                                         config.n_probes)
+        self.energy_unit = float(np.mean(system.hbar_omega))
         self.objective = FreeEnergyObjective(self.local_energy, self.occupation, self.kT,
                                              gradient=config.gradient, clip=config.clip_factor,
                                              train_occupation=self.kT > 0)
@@ -143,7 +230,7 @@ class Trainer:
             mc = {"mc_steps": config.mc_steps, "step_size": config.mc_step_size}
         self.sampler = make_sampler(config.sampler, self.occupation, self.wavefunction,
                                     config.batch_size, **mc)
-        self.optimizer, self.schedules = build_optimizer(config)
+        self.optimizer, self.schedules = build_optimizer(config, self.energy_unit)
         self.scale, self.unit = report_scale(system)
         self._build()
 
@@ -237,9 +324,15 @@ class Trainer:
                              "or masses changed)")
         template = self.init_state(thermalise=False)
 
-        def restore(tmpl, stored_tree):
-            leaves = jax.tree_util.tree_leaves(stored_tree)
+        def restore(tmpl, leaves):
             treedef = jax.tree_util.tree_structure(tmpl)
+            if treedef.num_leaves != len(leaves):
+                raise ValueError(f"checkpoint holds {len(leaves)} arrays where this run's "
+                                 f"state has {treedef.num_leaves} (flow or optimiser changed)")
+            for have, want in zip(leaves, jax.tree_util.tree_leaves(tmpl)):
+                if np.shape(have) != np.shape(want):
+                    raise ValueError(f"checkpoint array of shape {np.shape(have)} where this "
+                                     f"run needs {np.shape(want)} (flow size changed)")
             return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(x) for x in leaves])
 
         return TrainState(params=restore(template.params, payload["params"]),
@@ -287,11 +380,13 @@ class Trainer:
         and at the end.  ``stop_after`` ends this call after that many steps;
         ``callback(state, stats)`` runs after every step (after checkpointing);
         ``time_limit`` (seconds) ends this call early, checkpointing the last step.
+        With config.stop_when_converged, training ends at the first step where the
+        convergence monitor (:mod:`qfe.nct.convergence`) over the last
+        config.convergence_window steps says converged.
         """
         t_begin = time.perf_counter()
         total = self.config.steps if steps is None else int(steps)
         if state is None:
-            state = None
             if checkpoint is not None and self.config.resume and Path(checkpoint).is_file():
                 state = self.state_from_checkpoint(load_checkpoint(checkpoint))
             if state is None:
@@ -322,6 +417,11 @@ class Trainer:
                 if callback is not None:
                     callback(state, stats)
                 if (stop_after is not None and done >= stop_after) or out_of_time:
+                    break
+                if self.config.stop_when_converged and not last and \
+                        monitor(state.history, self.config.convergence_window)["converged"]:
+                    if checkpoint is not None:
+                        save_checkpoint(checkpoint, state, self.config, self.system)
                     break
         finally:
             if bar is not None:

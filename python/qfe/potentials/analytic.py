@@ -7,7 +7,7 @@ All take and return metal units (A, eV, amu) and implement the :class:`Potential
   quantum free energy is 3N times that of a 1D oscillator (exact by diagonalisation).
 - :class:`PairSpringCrystal`: springs between reference neighbors within ``cutoff``,
   E = sum_pairs [k/2 (d - d0)^2 + k4 (d - d0)^4]; translation invariant, harmonic limit solved
-  exactly by its dynamical matrix.
+  exactly by its dynamical matrix; ``harmonic=True`` linearises the bonds (exactly harmonic).
 - :class:`MorseCrystal`: Morse pair potential with a smooth cutoff, over a fixed reference
   pair list (valid while atoms stay near their sites): a genuinely anharmonic crystal.
 """
@@ -96,12 +96,16 @@ class EinsteinCrystal(Potential):
 class PairSpringCrystal(Potential):
     """Springs between all reference pairs closer than ``cutoff`` (A).
 
-    k in eV/A^2, k4 in eV/A^4 (anharmonic correction along the bond).
+    k in eV/A^2, k4 in eV/A^4 (anharmonic correction along the bond).  With ``harmonic``
+    the bond stretch is linearised, x = e0 . (d - d0) with e0 the reference bond direction:
+    an exactly harmonic, translation-invariant crystal (its quantum F is the harmonic F of
+    its dynamical matrix, exactly), whereas x = |d| - |d0| is anharmonic through geometry.
     """
 
     cutoff: float = 3.0
     k: float = 1.0
     k4: float = 0.0
+    harmonic: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -114,6 +118,8 @@ class PairSpringCrystal(Potential):
         off = s @ self.cell if self.cell is not None else np.zeros_like(s)
         d0 = self.reference_positions[j] + off - self.reference_positions[i]
         self._d0 = np.linalg.norm(d0, axis=-1)
+        self._e0 = d0 / self._d0[:, None]
+        self._d0_vec = d0
         self.name = "pair-spring"
 
     def energy(self, positions, cell=None):
@@ -122,7 +128,10 @@ class PairSpringCrystal(Potential):
         c = self.cell if cell is None else cell
         off = jnp.asarray(self._ps) @ jnp.asarray(c) if c is not None else 0.0
         d = positions[self._pj] + off - positions[self._pi]
-        x = jnp.sqrt(jnp.sum(d * d, axis=-1)) - jnp.asarray(self._d0)
+        if self.harmonic:
+            x = jnp.sum(jnp.asarray(self._e0) * (d - jnp.asarray(self._d0_vec)), axis=-1)
+        else:
+            x = jnp.sqrt(jnp.sum(d * d, axis=-1)) - jnp.asarray(self._d0)
         return jnp.sum(0.5 * self.k * x**2 + self.k4 * x**4)
 
 
