@@ -9,7 +9,7 @@ pytest.importorskip("jax")
 
 from scipy import integrate, special, stats  # noqa: E402
 
-from qfe.nct._jax import jax, jnp  # noqa: E402
+from qfe._jax import jax, jnp  # noqa: E402
 from qfe.nct import basis  # noqa: E402
 
 N_MAX = 19

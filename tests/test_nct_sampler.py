@@ -8,7 +8,7 @@ pytest.importorskip("jax")
 
 from scipy import stats  # noqa: E402
 
-from qfe.nct._jax import jax, jnp  # noqa: E402
+from qfe._jax import jax, jnp  # noqa: E402
 from qfe.nct.flow import Flow  # noqa: E402
 from qfe.nct.occupation import OccupationModel  # noqa: E402
 from qfe.nct.sampler import ExactSampler, MetropolisSampler  # noqa: E402

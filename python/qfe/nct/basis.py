@@ -21,7 +21,7 @@ from functools import partial
 
 import numpy as np
 
-from qfe.nct._jax import jax, jnp
+from qfe._jax import jax, jnp
 
 _PI_M14 = math.pi ** -0.25
 

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
                    help="occupation levels per mode (K >= 2)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--output", "-o", default=None, dest="output_dir",
-                   help="directory for checkpoint.pkl, result.json, history.csv, plots")
+                   help="directory for checkpoint.npz, result.json, history.csv, plots")
     p.add_argument("--no-resume", action="store_false", dest="resume", default=None,
                    help="start afresh even if OUTPUT has a checkpoint")
     p.add_argument("--spectrum", action="store_true", default=None, dest="phonon_spectrum",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from qfe import units
-from qfe.nct._jax import jax, jnp
+from qfe._jax import jax, jnp
 
 
 def mean_and_error(values, blocked: bool = False):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qfe.nct._jax import jax, jnp
+from qfe._jax import jax, jnp
 
 _FROZEN_LOGIT = -1e4   # "probability zero" for excited levels at T = 0 (exp underflows to 0)
 

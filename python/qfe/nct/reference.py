@@ -105,7 +105,7 @@ def point_transformation_free_energy_1d(potential, kT: float, n_levels: int = 20
     """
     import optax
 
-    from qfe.nct._jax import jax, jnp
+    from qfe._jax import jax, jnp
     from qfe.nct.basis import hermite_functions
 
     x = jnp.linspace(-x_max, x_max, int(n_grid))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qfe.nct._jax import jax, jnp
+from qfe._jax import jax, jnp
 from qfe.nct.basis import HermiteSampler
 from qfe.nct.occupation import OccupationModel
 from qfe.nct.wavefunction import Wavefunction

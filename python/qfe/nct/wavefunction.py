@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qfe.nct._jax import jnp
+from qfe._jax import jnp
 from qfe.nct.basis import log_abs_hermite_and_dlog
 from qfe.nct.flow import Flow
 
@@ -30,9 +30,3 @@ class Wavefunction:
     def log_density(self, flow_params, q, n):
         """ln |Psi_n(q)|^2."""
         return 2.0 * self.log_psi(flow_params, q, n)
-
-    def xi_and_dlog(self, flow_params, q, n):
-        """xi = f(q), ln|det df/dq| and d ln|phi_{n_k}| / d xi_k at xi."""
-        xi, logdet = self.flow.forward(flow_params, q)
-        _, dlog = log_abs_hermite_and_dlog(xi, n, self.n_max)
-        return xi, logdet, dlog
