@@ -220,7 +220,7 @@ class NCTCalculator(Calculator):
         self.results = dict(entry["results"])
 
     def _compute(self, atoms, key) -> dict:
-        import qfe._jax  # noqa: F401  (float64 JAX before the potential and Hessian)
+        import qfe._jax
         from qfe.nct.api import evaluate_state
         from qfe.nct.phonons import crystal_system
         from qfe.nct.trainer import CHECKPOINT_NAME, Trainer

@@ -20,7 +20,7 @@ this (the development machine is 2 shared cores: absolute numbers move with the 
 ratios are measured side by side).  Usage:
 
     python benchmarks/nct_speed.py                       # default Li model, 54 and 128 atoms
-    python benchmarks/nct_speed.py --potential "morse:D=0.1,a=1.2,r0=3.0,cutoff=5.6,r_switch=5.0,skin=3.0"
+    python benchmarks/nct_speed.py --potential "morse:D=0.1,a=1.2,r0=3.0,cutoff=5.6,r_switch=5.0"
     python benchmarks/nct_speed.py --quick ...           # tiny smoke run (tests)
 """
 

@@ -17,7 +17,7 @@ from qfe import units
 
 nct_api = pytest.importorskip("qfe.nct.api", reason="NCT engine (qfe.nct) not in this build")
 
-from qfe.ase_calculators import NCTCalculator  # noqa: E402
+from qfe.ase_calculators import NCTCalculator
 
 # small, fast NCT settings (the physics checks below use their own error bars)
 FAST = dict(flow_depth=2, flow_width=16, steps=40, batch_size=128, eval_batches=6, seed=3)

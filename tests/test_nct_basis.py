@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("jax")
 
-from scipy import integrate, special, stats  # noqa: E402
+from scipy import integrate, special, stats
 
-from qfe._jax import jax, jnp  # noqa: E402
-from qfe.nct import basis  # noqa: E402
+from qfe._jax import jax, jnp
+from qfe.nct import basis
 
 N_MAX = 19
 

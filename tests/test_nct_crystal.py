@@ -8,13 +8,12 @@ import pytest
 
 pytest.importorskip("jax")
 
-from qfe import units  # noqa: E402
-from qfe.nct import observables  # noqa: E402
-from qfe.nct.config import NCTConfig  # noqa: E402
-from qfe.nct.phonons import (bcc_lithium, crystal_system, frequencies_thz,  # noqa: E402
-                             load_structure)
-from qfe.nct.trainer import Trainer  # noqa: E402
-from qfe.potentials import EinsteinCrystal, PairSpringCrystal  # noqa: E402
+from qfe import units
+from qfe.nct import observables
+from qfe.nct.config import NCTConfig
+from qfe.nct.phonons import bcc_lithium, crystal_system, frequencies_thz, load_structure
+from qfe.nct.trainer import Trainer
+from qfe.potentials import EinsteinCrystal, PairSpringCrystal
 
 
 @pytest.fixture(scope="module")

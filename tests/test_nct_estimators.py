@@ -5,13 +5,13 @@ import pytest
 
 pytest.importorskip("jax")
 
-from qfe._jax import jax, jnp  # noqa: E402
-from qfe.nct.estimators import FreeEnergyObjective, LocalEnergy  # noqa: E402
-from qfe.nct.flow import Flow  # noqa: E402
-from qfe.nct.occupation import OccupationModel  # noqa: E402
-from qfe.nct.sampler import ExactSampler  # noqa: E402
-from qfe.nct.system import harmonic_system, model_system_1d  # noqa: E402
-from qfe.nct.wavefunction import Wavefunction  # noqa: E402
+from qfe._jax import jax, jnp
+from qfe.nct.estimators import FreeEnergyObjective, LocalEnergy
+from qfe.nct.flow import Flow
+from qfe.nct.occupation import OccupationModel
+from qfe.nct.sampler import ExactSampler
+from qfe.nct.system import harmonic_system, model_system_1d
+from qfe.nct.wavefunction import Wavefunction
 
 
 def coupled_harmonic(m=4, seed=0):

@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("jax")
 
-from qfe._jax import jax, jnp  # noqa: E402
-from qfe.nct.flow import Flow  # noqa: E402
+from qfe._jax import jax, jnp
+from qfe.nct.flow import Flow
 
 
 def perturbed(flow, seed=0, scale=0.3):

@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("jax")
 
-from qfe import units  # noqa: E402
-from qfe.nct.config import NCTConfig  # noqa: E402
-from qfe.nct.phonons import bcc_lithium, crystal_system  # noqa: E402
-from qfe.nct.system import harmonic_oscillator_free_energy  # noqa: E402
-from qfe.nct.trainer import Trainer  # noqa: E402
-from qfe.potentials import EinsteinCrystal, PairSpringCrystal, Potential  # noqa: E402
+from qfe import units
+from qfe.nct.config import NCTConfig
+from qfe.nct.phonons import bcc_lithium, crystal_system
+from qfe.nct.system import harmonic_oscillator_free_energy
+from qfe.nct.trainer import Trainer
+from qfe.potentials import EinsteinCrystal, PairSpringCrystal, Potential
 
 
 def analytic_free_energy(trainer, params, system, kT):

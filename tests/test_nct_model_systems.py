@@ -12,9 +12,9 @@ import pytest
 
 jax = pytest.importorskip("jax")
 
-from qfe.nct.api import run_system  # noqa: E402
-from qfe.nct.reference import exact_free_energy_1d, gaussian_free_energy_1d  # noqa: E402
-from qfe.nct.system import harmonic_system  # noqa: E402
+from qfe.nct.api import run_system
+from qfe.nct.reference import exact_free_energy_1d, gaussian_free_energy_1d
+from qfe.nct.system import harmonic_system
 
 
 def quartic(x, g=0.1):

@@ -17,11 +17,15 @@ import pytest
 
 pytest.importorskip("jax")
 
-from qfe.nct.config import NCTConfig  # noqa: E402
-from qfe.nct.reference import (exact_free_energy_1d, exact_levels_1d,  # noqa: E402
-                               gaussian_free_energy_1d, point_transformation_free_energy_1d)
-from qfe.nct.system import model_system_1d  # noqa: E402
-from qfe.nct.trainer import Trainer  # noqa: E402
+from qfe.nct.config import NCTConfig
+from qfe.nct.reference import (
+    exact_free_energy_1d,
+    exact_levels_1d,
+    gaussian_free_energy_1d,
+    point_transformation_free_energy_1d,
+)
+from qfe.nct.system import model_system_1d
+from qfe.nct.trainer import Trainer
 
 POTENTIALS = {
     "quartic0.1": lambda x: 0.5 * x ** 2 + 0.1 * x ** 4,

@@ -6,13 +6,13 @@ import pytest
 
 pytest.importorskip("jax")
 
-from scipy import stats  # noqa: E402
+from scipy import stats
 
-from qfe._jax import jax, jnp  # noqa: E402
-from qfe.nct.flow import Flow  # noqa: E402
-from qfe.nct.occupation import OccupationModel  # noqa: E402
-from qfe.nct.sampler import ExactSampler, MetropolisSampler  # noqa: E402
-from qfe.nct.wavefunction import Wavefunction  # noqa: E402
+from qfe._jax import jax, jnp
+from qfe.nct.flow import Flow
+from qfe.nct.occupation import OccupationModel
+from qfe.nct.sampler import ExactSampler, MetropolisSampler
+from qfe.nct.wavefunction import Wavefunction
 
 
 def perturbed(flow, seed, scale):

@@ -15,10 +15,10 @@ import pytest
 
 jax = pytest.importorskip("jax")
 
-from qfe.nct.api import make_potential  # noqa: E402
-from qfe.nct.config import NCTConfig  # noqa: E402
-from qfe.nct.phonons import bcc_lithium, crystal_system  # noqa: E402
-from qfe.nct.trainer import Trainer  # noqa: E402
+from qfe.nct.api import make_potential
+from qfe.nct.config import NCTConfig
+from qfe.nct.phonons import bcc_lithium, crystal_system
+from qfe.nct.trainer import Trainer
 
 SPECS = {"einstein": "einstein:k=1.5",
          "harmonic-springs": "pair-spring:k=1,cutoff=3.6,harmonic=1"}

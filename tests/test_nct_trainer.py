@@ -14,11 +14,10 @@ import pytest
 
 pytest.importorskip("jax")
 
-from qfe._jax import jax, jnp  # noqa: E402
-from qfe.nct.config import NCTConfig, load_options  # noqa: E402
-from qfe.nct.system import model_system_1d  # noqa: E402
-from qfe.nct.trainer import (NCTDivergenceError, Trainer, load_checkpoint,  # noqa: E402
-                             save_checkpoint)
+from qfe._jax import jax, jnp
+from qfe.nct.config import NCTConfig, load_options
+from qfe.nct.system import model_system_1d
+from qfe.nct.trainer import NCTDivergenceError, Trainer, load_checkpoint, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 

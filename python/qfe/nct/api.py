@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+import qfe._jax
 from qfe.nct.config import NCTConfig
-
-import qfe._jax  # noqa: F401,E402  (float64 JAX before the first array is made)
 
 RESULT_JSON = "result.json"
 HISTORY_CSV = "history.csv"
@@ -328,10 +327,9 @@ def evaluate_state(trainer, state, t_train: float = 0.0, baselines: dict | None 
     written to config.output_dir when set.  Warns when the convergence monitor says the
     training had not converged."""
     from qfe.nct import observables
+    from qfe.nct.convergence import monitor
     from qfe.nct.phonons import frequencies_mev
     from qfe.nct.trainer import report_scale
-
-    from qfe.nct.convergence import monitor
 
     system, cfg = trainer.system, trainer.config
     t1 = time.perf_counter()

@@ -158,7 +158,8 @@ def _cdf_table_numpy(grid: np.ndarray, n_max: int) -> np.ndarray:
     if n_max >= 1:
         phis[1] = math.sqrt(2.0) * grid * phis[0]
     for j in range(1, n_max):
-        phis[j + 1] = math.sqrt(2.0 / (j + 1)) * grid * phis[j] - math.sqrt(j / (j + 1)) * phis[j - 1]
+        phis[j + 1] = (math.sqrt(2.0 / (j + 1)) * grid * phis[j]
+                       - math.sqrt(j / (j + 1)) * phis[j - 1])
     table = np.empty_like(phis)
     table[0] = 0.5 * erfc(-grid)
     for j in range(1, n_max + 1):

@@ -86,7 +86,7 @@ class NCTConfig:
         self.validate()
 
     # ---- validation ----------------------------------------------------------------------
-    def validate(self) -> "NCTConfig":
+    def validate(self) -> NCTConfig:
         def need(cond, name, what):
             if not cond:
                 raise ValueError(f"invalid NCT option {name} = {getattr(self, name)!r}: {what}")
@@ -158,7 +158,7 @@ class NCTConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, options: dict) -> "NCTConfig":
+    def from_dict(cls, options: dict) -> NCTConfig:
         names = cls.option_names()
         unknown = [k for k in options if k not in names]
         if unknown:
@@ -169,14 +169,14 @@ class NCTConfig:
                              f"{', '.join(names)}")
         return cls(**options)
 
-    def replace(self, **changes) -> "NCTConfig":
+    def replace(self, **changes) -> NCTConfig:
         return NCTConfig.from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_file(cls, path, **overrides) -> "NCTConfig":
+    def from_file(cls, path, **overrides) -> NCTConfig:
         return cls.from_dict({**load_options(path), **overrides})
 
     # options whose change makes an old checkpoint meaningless for this run

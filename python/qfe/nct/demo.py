@@ -37,8 +37,9 @@ def run_demo(potential="default", *, repeat: int = DEFAULTS["repeat"],
     freqs = frequencies_mev(system)
     print_fn(f"bcc Li, {len(atoms)} atoms, a = {lattice} A, T = {temperature} K, potential "
              f"{potential if isinstance(potential, str) else type(potential).__name__}")
-    print_fn(f"phonons: {system.n_modes} modes, hbar w = {freqs.min():.2f} .. {freqs.max():.2f} "
-             f"meV ({int(system.imaginary.sum())} imaginary); set-up {time.perf_counter() - t0:.1f} s")
+    print_fn(f"phonons: {system.n_modes} modes, hbar w = {freqs.min():.2f} .. "
+             f"{freqs.max():.2f} meV ({int(system.imaginary.sum())} imaginary); "
+             f"set-up {time.perf_counter() - t0:.1f} s")
     cfg = NCTConfig(temperature=temperature, steps=steps, batch_size=batch_size,
                     eval_batches=eval_batches, output_dir=output_dir, progress=progress,
                     lr_decay_begin=steps // 2, lr_decay_steps=max(1, steps // 10), **options)

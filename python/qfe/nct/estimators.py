@@ -47,12 +47,10 @@ from dataclasses import dataclass
 
 from qfe._jax import jax, jnp
 from qfe.nct.basis import log_abs_hermite_and_dlog
+from qfe.nct.config import GRADIENT_ESTIMATORS, KINETIC_ESTIMATORS
 from qfe.nct.occupation import OccupationModel
 from qfe.nct.system import ModeSystem
 from qfe.nct.wavefunction import Wavefunction
-
-from qfe.nct.config import GRADIENT_ESTIMATORS, KINETIC_ESTIMATORS
-
 
 LAPLACIAN_CHUNK = 64      # Hessian-vector products evaluated together (memory bound)
 

@@ -12,9 +12,8 @@ import warnings
 
 import numpy as np
 
+import qfe._jax
 from qfe import units
-
-import qfe._jax  # noqa: F401,E402  (float64 JAX before the first array is made)
 from qfe.nct.system import ModeSystem, harmonic_system
 from qfe.structures import load_structure  # also qfe.nct.load_structure
 

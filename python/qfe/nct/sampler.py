@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 from qfe._jax import jax, jnp
 from qfe.nct.basis import HermiteSampler
+from qfe.nct.config import SAMPLERS
 from qfe.nct.occupation import OccupationModel
 from qfe.nct.wavefunction import Wavefunction
-
-from qfe.nct.config import SAMPLERS  # noqa: E402
 
 
 @dataclass(frozen=True, eq=False)

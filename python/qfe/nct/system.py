@@ -21,12 +21,12 @@ units (hbar = m = kB = 1) for model problems, metal units (eV, A, amu, K) for cr
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-import qfe._jax  # noqa: F401,E402  (float64 JAX before the first array is made)
+import qfe._jax
 
 
 @dataclass

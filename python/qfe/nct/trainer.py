@@ -269,7 +269,7 @@ class Trainer:
         self._update = jax.jit(update)
         self._local_values = jax.jit(local_values)
 
-    def precompile(self, state: "TrainState") -> float:
+    def precompile(self, state: TrainState) -> float:
         """Compile the sampling, update and evaluation programs for ``state``'s shapes ahead
         of time (replacing the lazily jitted ones); returns the seconds spent compiling."""
         t0 = time.perf_counter()
