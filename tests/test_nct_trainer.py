@@ -178,6 +178,16 @@ def test_nan_potential_is_reported():
     ({"lr_decay_rate": 1.5}, "lr_decay_rate"),
     ({"temperature": float("nan")}, "temperature"),
     ({"n_level": 20}, "unknown NCT option 'n_level' \\(did you mean 'n_levels'\\?\\)"),
+    ({"flow": "maf"}, "flow = 'maf'"),
+    ({"gradient": "reinforce"}, "gradient = 'reinforce'"),
+    ({"occupations": "boltzmann"}, "occupations = 'boltzmann'"),
+    ({"lr_schedule": "linear"}, "lr_schedule = 'linear'"),
+    ({"lr_warmup": 1.5}, "lr_warmup = 1.5"),
+    ({"adam_eps": 0.0}, "adam_eps = 0.0"),
+    ({"grad_floor": -1.0}, "grad_floor = -1.0"),
+    ({"convergence_window": 2}, "convergence_window = 2"),
+    ({"stop_when_converged": "yes"}, "stop_when_converged = 'yes'"),
+    ({"baselines": ["harmonic"]}, "baselines = \\['harmonic'\\]"),
 ])
 def test_bad_config_values(options, match):
     with pytest.raises(ValueError, match=match):

@@ -1,8 +1,9 @@
 """``qfe demo``: the main job on the built-in default model.
 
 Default: NCT variational quantum free energy of bcc lithium (54 atoms, 100 K) with qfe's
-default Li DeePMD model, within about 10 minutes on 2 cores; prints F with its error bar and
-the harmonic and anharmonic zero-point energies (meV/atom) and writes results and plots.
+default Li DeePMD model, within about 10 minutes on 2 cores; prints F with its error bar, the
+Gaussian (SCHA) and occupations-only baselines, the harmonic and anharmonic zero-point
+energies (meV/atom) and writes results and plots.
 
 ``qfe demo --qtb``: kinetic temperature of bcc Li under ``fix qtb`` (quantum) and
 ``fix langevin`` (classical) with the Li SNAP potential, a few minutes.
@@ -42,6 +43,9 @@ def register(sub) -> None:
     g.add_argument("--budget", type=float, default=DEFAULTS["budget_seconds"],
                    help="training time budget (s), default %(default)s")
     g.add_argument("--eval-batches", type=int, default=DEFAULTS["eval_batches"])
+    g.add_argument("--baseline-steps", type=int, default=DEFAULTS["baseline_steps"],
+                   help="steps of the occupations-only and Gaussian (SCHA) baselines "
+                        "(0: none), default %(default)s")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     qtb_demo.add_arguments(p.add_argument_group("QTB demo (--qtb)"))
     p.set_defaults(func=run)
@@ -58,6 +62,7 @@ def run(args) -> int:
     run_demo(args.potential, repeat=args.repeat, lattice=args.lattice,
              temperature=args.temperature, steps=args.steps, batch_size=args.batch_size,
              budget_seconds=args.budget, eval_batches=args.eval_batches,
-             output_dir=str(args.output), progress=not args.quiet)
+             baseline_steps=args.baseline_steps, output_dir=str(args.output),
+             progress=not args.quiet)
     print(f"results in {args.output}/")
     return 0

@@ -298,12 +298,14 @@ def run_system(system, config=None, **options) -> NCTResult:
 BASELINE_FLOWS = {"occupations": "identity", "gaussian": "gaussian"}
 
 
-def baseline(system, config: NCTConfig, name: str) -> dict:
+def baseline(system, config: NCTConfig, name: str, steps: int | None = None,
+             time_limit: float | None = None) -> dict:
     """Train and evaluate a baseline ansatz with ``config``'s settings: ``"occupations"``
     (identity flow: harmonic states, learned occupations) or ``"gaussian"`` (affine + linear
     flow with thermal occupations: the self-consistent harmonic, SCHA, density matrix).
     Checkpointed under output_dir/baseline-NAME.  Returns {"F": (value, error), "flow",
-    "steps_used", "converged"} in the system's energy unit."""
+    "steps_used", "converged"} in the system's energy unit.  ``steps`` overrides
+    config.steps; ``time_limit`` (s) ends the training early."""
     from qfe.nct.convergence import monitor
     from qfe.nct.trainer import CHECKPOINT_NAME, Trainer
 
@@ -311,9 +313,11 @@ def baseline(system, config: NCTConfig, name: str) -> dict:
         raise ValueError(f"unknown baseline {name!r}; choose from {sorted(BASELINE_FLOWS)}")
     out = Path(config.output_dir) / f"baseline-{name}" if config.output_dir else None
     cfg = config.replace(flow=BASELINE_FLOWS[name], baselines=[], occupations="auto",
-                         output_dir=str(out) if out else None)
+                         output_dir=str(out) if out else None,
+                         steps=config.steps if steps is None else int(steps))
     trainer = Trainer(system, cfg)
-    state = trainer.train(checkpoint=out / CHECKPOINT_NAME if out else None)
+    state = trainer.train(checkpoint=out / CHECKPOINT_NAME if out else None,
+                          time_limit=time_limit)
     f = np.asarray(trainer.evaluate(state, max(cfg.eval_batches, 1))["free_energy"]).ravel()
     conv = monitor(state.history, min(cfg.convergence_window, max(len(state.history), 4)))
     return {"F": (float(f.mean()), float(f.std(ddof=1) / np.sqrt(f.size))),

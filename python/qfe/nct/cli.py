@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from qfe.nct.config import BASELINES, FLOW_KINDS, GRADIENT_ESTIMATORS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -29,7 +31,17 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=None, dest="batch_size")
     p.add_argument("--sampler", choices=["exact", "metropolis"], default=None)
     p.add_argument("--kinetic", choices=["stochastic", "laplacian", "gradient"], default=None)
-    p.add_argument("--flow", choices=["realnvp", "identity"], default=None)
+    p.add_argument("--flow", choices=list(FLOW_KINDS), default=None,
+                   help="flow ansatz (default full; gaussian = SCHA; identity = occupations "
+                        "only)")
+    p.add_argument("--gradient", choices=list(GRADIENT_ESTIMATORS), default=None,
+                   help="flow gradient estimator (default stl)")
+    p.add_argument("--baselines", default=None, type=_baseline_list,
+                   help=f"comma-separated extra trainings reported beside F: "
+                        f"{', '.join(BASELINES)}")
+    p.add_argument("--stop-when-converged", action="store_true", default=None,
+                   dest="stop_when_converged",
+                   help="end training when the convergence monitor says converged")
     p.add_argument("--levels", type=int, default=None, dest="n_levels",
                    help="occupation levels per mode (K >= 2)")
     p.add_argument("--seed", type=int, default=None)
@@ -44,6 +56,15 @@ def register(subparsers) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any NCTConfig option (repeatable)")
     p.set_defaults(func=run)
+
+
+def _baseline_list(text: str) -> list:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in BASELINES]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown baseline {bad[0]!r}; choose from "
+                                         f"{', '.join(BASELINES)}")
+    return names
 
 
 def _parse_value(text: str):
@@ -73,7 +94,8 @@ def options_from_args(args) -> dict:
         k, v = item.split("=", 1)
         options[k.strip()] = _parse_value(v.strip())
     for name in ("temperature", "steps", "batch_size", "sampler", "kinetic", "flow",
-                 "n_levels", "seed", "output_dir", "resume", "phonon_spectrum", "progress"):
+                 "gradient", "baselines", "stop_when_converged", "n_levels", "seed",
+                 "output_dir", "resume", "phonon_spectrum", "progress"):
         value = getattr(args, name, None)
         if value is not None:
             options[name] = value

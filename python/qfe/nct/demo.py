@@ -13,19 +13,25 @@ from __future__ import annotations
 import argparse
 import time
 
-DEFAULTS = dict(repeat=3, lattice=3.44, temperature=100.0, steps=400, batch_size=128,
-                budget_seconds=420.0, eval_batches=8)
+DEFAULTS = dict(repeat=3, lattice=3.44, temperature=100.0, steps=150, batch_size=128,
+                budget_seconds=300.0, eval_batches=8, baseline_steps=40,
+                baseline_seconds=60.0)
 
 
 def run_demo(potential="default", *, repeat: int = DEFAULTS["repeat"],
              lattice: float = DEFAULTS["lattice"], temperature: float = DEFAULTS["temperature"],
              steps: int = DEFAULTS["steps"], batch_size: int = DEFAULTS["batch_size"],
              budget_seconds: float = DEFAULTS["budget_seconds"],
-             eval_batches: int = DEFAULTS["eval_batches"], output_dir=None,
+             eval_batches: int = DEFAULTS["eval_batches"],
+             baseline_steps: int = DEFAULTS["baseline_steps"],
+             baseline_seconds: float = DEFAULTS["baseline_seconds"], output_dir=None,
              progress: bool = True, print_fn=print, **options):
-    """Train on bcc Li (2 repeat^3 atoms) and return the :class:`qfe.nct.api.NCTResult`."""
+    """Train on bcc Li (2 repeat^3 atoms) and return the :class:`qfe.nct.api.NCTResult`.
+
+    With ``baseline_steps > 0`` the occupations-only and Gaussian (SCHA) ansatz are trained
+    too (each at most ``baseline_seconds``) and reported beside F."""
     import qfe.nct as nct
-    from qfe.nct.api import evaluate_state
+    from qfe.nct.api import baseline, evaluate_state
     from qfe.nct.config import NCTConfig
     from qfe.nct.phonons import bcc_lithium, crystal_system, frequencies_mev
     from qfe.nct.trainer import CHECKPOINT_NAME, Trainer
@@ -42,17 +48,30 @@ def run_demo(potential="default", *, repeat: int = DEFAULTS["repeat"],
              f"set-up {time.perf_counter() - t0:.1f} s")
     cfg = NCTConfig(temperature=temperature, steps=steps, batch_size=batch_size,
                     eval_batches=eval_batches, output_dir=output_dir, progress=progress,
-                    lr_decay_begin=steps // 2, lr_decay_steps=max(1, steps // 10), **options)
+                    **options)
     trainer = Trainer(system, cfg)
     t_train = time.perf_counter()
     checkpoint = None if output_dir is None else f"{output_dir}/{CHECKPOINT_NAME}"
     state = trainer.train(checkpoint=checkpoint, time_limit=budget_seconds)
     print_fn(f"training: {state.step} steps in {time.perf_counter() - t_train:.1f} s")
-    result = evaluate_state(trainer, state, t_train=time.perf_counter() - t_train)
+    t_train = time.perf_counter() - t_train
+    baselines = {}
+    if baseline_steps > 0:
+        for name in ("occupations", "gaussian"):
+            t_b = time.perf_counter()
+            baselines[name] = baseline(system, cfg, name, steps=baseline_steps,
+                                       time_limit=baseline_seconds)
+            print_fn(f"baseline {name}: {baselines[name]['steps_used']} steps in "
+                     f"{time.perf_counter() - t_b:.1f} s")
+    result = evaluate_state(trainer, state, t_train=t_train, baselines=baselines)
     f, f_err = result.report("F")
     za, za_err = result.zpe["anharmonic"]
     print_fn(f"F = {f:.3f} +- {f_err:.3f} meV/atom   (harmonic F = "
              f"{result.harmonic['F'] * result.report_scale:.3f} meV/atom)")
+    for name, label in (("gaussian", "Gaussian (SCHA)"), ("occupations", "occupations only")):
+        if name in result.baselines:
+            v, e = (x * result.report_scale for x in result.baselines[name]["F"])
+            print_fn(f"F {label} = {v:.3f} +- {e:.3f} meV/atom")
     print_fn(f"ZPE harmonic = {result.zpe['harmonic'] * result.report_scale:.3f} meV/atom, "
              f"anharmonic = {za * result.report_scale:.3f} +- {za_err * result.report_scale:.3f}"
              f" meV/atom")
@@ -71,12 +90,15 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=float, default=DEFAULTS["budget_seconds"],
                    help="training time budget in seconds")
     p.add_argument("--eval-batches", type=int, default=DEFAULTS["eval_batches"])
+    p.add_argument("--baseline-steps", type=int, default=DEFAULTS["baseline_steps"],
+                   help="steps of the occupations-only and Gaussian baselines (0: none)")
     p.add_argument("--output", default=None)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     run_demo(args.potential, repeat=args.repeat, lattice=args.lattice,
              temperature=args.temperature, steps=args.steps, batch_size=args.batch_size,
              budget_seconds=args.budget, eval_batches=args.eval_batches,
+             baseline_steps=args.baseline_steps,
              output_dir=args.output, progress=not args.quiet)
     return 0
 
