@@ -3,7 +3,7 @@
 
    Syntax and defaults follow LAMMPS's QTB package:
      fix ID group qtb [temp T | temp Tstart Tstop] [damp D] [seed S] [f_max F] [N_f N]
-                      [zero yes|no]
+                      [zero yes|no] [deconvolution no|yes|kinetic|potential]
    The physics lives in qtb_noise.{h,cpp}; this file adapts it to LAMMPS.
 
    Design notes
@@ -64,6 +64,7 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
   f_max = 200.0;
   n_f = 100;
   zero_flag = 0;
+  deconvolution = qfe::QTB_DECONV_NONE;
 
   int iarg = 3;
   auto need_value = [&](const char *keyword) {
@@ -111,18 +112,37 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
         error->all(FLERR, "Fix qtb N_f must be a positive integer (got '{}')", arg[iarg + 1]);
       n_f = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
       if (n_f < 1) error->all(FLERR, "Fix qtb N_f must be a positive integer (got {})", n_f);
-      if (n_f > 100000) error->all(FLERR, "Fix qtb N_f = {} is unreasonably large", n_f);
+      if (n_f > qfe::kQTBMaxNf)
+        error->all(FLERR, "Fix qtb N_f = {} is unreasonably large (at most {})", n_f,
+                   qfe::kQTBMaxNf);
       iarg += 2;
     } else if (key == "zero") {
       need_value("zero");
       zero_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp);
       iarg += 2;
+    } else if (key == "deconvolution") {
+      need_value("deconvolution");
+      const std::string value = arg[iarg + 1];
+      if (value == "no")
+        deconvolution = qfe::QTB_DECONV_NONE;
+      else if (value == "yes" || value == "kinetic")
+        deconvolution = qfe::QTB_DECONV_KINETIC;
+      else if (value == "potential")
+        deconvolution = qfe::QTB_DECONV_POTENTIAL;
+      else
+        error->all(FLERR, "Fix qtb deconvolution must be no, yes, kinetic or potential (got '{}')",
+                   value);
+      iarg += 2;
     } else {
       error->all(FLERR,
-                 "Fix qtb: unknown keyword '{}' (expected temp, damp, seed, f_max, N_f or zero)",
+                 "Fix qtb: unknown keyword '{}' (expected temp, damp, seed, f_max, N_f, zero or "
+                 "deconvolution)",
                  key);
     }
   }
+  if (deconvolution != qfe::QTB_DECONV_NONE && n_f > qfe::kQTBMaxNfDeconvolution)
+    error->all(FLERR, "Fix qtb deconvolution supports N_f <= {} (got N_f = {})",
+               qfe::kQTBMaxNfDeconvolution, n_f);
 
   if (atom->rmass_flag)
     error->all(FLERR, "Fix qtb requires per-type masses: atom style {} has per-atom masses "
@@ -132,11 +152,11 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
 
   scalar_flag = 1;
   vector_flag = 1;
-  size_vector = 5;
+  size_vector = 6;
   global_freq = 1;
   extscalar = 1;
   extvector = -1;
-  extlist = new int[size_vector]{1, 0, 0, 0, 0};
+  extlist = new int[size_vector]{1, 0, 0, 0, 0, 0};
   ecouple_flag = 1;
   nevery = 1;
   restart_global = 1;
@@ -184,6 +204,7 @@ void FixQTB::rebuild_bath()
   p.n_f = n_f;
   p.seed = seed;
   p.dt = update->dt;
+  p.deconvolution = deconvolution;
   qfe::QTBUnits u{force->boltz, force->hplanck, force->mvv2e, force->ftm2v};
   try {
     bath = std::make_unique<qfe::QTBBath>(p, u);
@@ -226,6 +247,11 @@ void FixQTB::init()
                    "frequency 1/(2h) = {}, {} filter taps, {} bytes per atom\n",
                    id, bath->alpha(), bath->noise_interval(), bath->cutoff_frequency(),
                    2 * n_f, row_floats * sizeof(float));
+  if (comm->me == 0 && deconvolution != qfe::QTB_DECONV_NONE)
+    utils::logmesg(lmp, "Fix qtb {}: {} spectrum deconvolved for friction gamma = {}, largest "
+                   "relative residual on the grid {:.3g}\n", id,
+                   deconvolution == qfe::QTB_DECONV_KINETIC ? "kinetic-energy" : "potential-energy",
+                   1.0 / damp, bath->deconvolution_residual());
 }
 
 /* ----------------------------------------------------------------------
@@ -401,6 +427,8 @@ double FixQTB::compute_vector(int index)
       return bath ? bath->alpha() : qfe::qtb_alpha(f_max, update->dt);
     case 4:
       return static_cast<double>(row_floats * sizeof(float));
+    case 5:
+      return bath ? bath->deconvolution_residual() : 0.0;
     default:
       return 0.0;
   }

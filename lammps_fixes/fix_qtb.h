@@ -54,6 +54,7 @@ class FixQTB : public Fix {
   int n_f;                   // frequency grid size: the filter has 2 N_f taps
   bigint seed;
   int zero_flag;             // 1: remove the net bath force on the group every step
+  int deconvolution;         // qfe::QTBDeconvolution
 
   std::unique_ptr<qfe::QTBBath> bath;
   double bath_dt;            // timestep the bath was built for

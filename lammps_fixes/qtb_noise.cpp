@@ -2,6 +2,7 @@
 
 #include "qtb_noise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -154,11 +155,97 @@ void qtb_validate(const QTBParameters &p)
                                 str(0.5 / p.dt) + " of timestep dt = " + str(p.dt));
   if (p.n_f < 1)
     throw std::invalid_argument("QTB N_f must be a positive integer (got " + str(p.n_f) + ")");
-  if (p.n_f > (1 << 20))
-    throw std::invalid_argument("QTB N_f = " + str(p.n_f) + " is unreasonably large");
+  if (p.n_f > kQTBMaxNf)
+    throw std::invalid_argument("QTB N_f = " + str(p.n_f) + " is unreasonably large (at most " +
+                                str(kQTBMaxNf) + ")");
+  if (p.deconvolution != QTB_DECONV_NONE && p.deconvolution != QTB_DECONV_KINETIC &&
+      p.deconvolution != QTB_DECONV_POTENTIAL)
+    throw std::invalid_argument("QTB deconvolution must be 0 (no), 1 (kinetic) or 2 (potential) "
+                                "(got " + str(p.deconvolution) + ")");
+  if (p.deconvolution != QTB_DECONV_NONE && p.n_f > kQTBMaxNfDeconvolution)
+    throw std::invalid_argument("QTB deconvolution supports N_f <= " +
+                                str(kQTBMaxNfDeconvolution) + " (got N_f = " + str(p.n_f) + ")");
   if (p.seed < 1 || p.seed > 4294967295LL)
     throw std::invalid_argument("QTB seed must be an integer in [1, 4294967295] (got " +
                                 str(p.seed) + ")");
+}
+
+// ---------------------------------------------------------------- deconvolution
+
+std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int kind)
+{
+  if (n < 1 || !(dw > 0.0) || !(gamma > 0.0) ||
+      (kind != QTB_DECONV_KINETIC && kind != QTB_DECONV_POTENTIAL))
+    throw std::invalid_argument("qtb_broadening_matrix: bad arguments");
+  static const double gx[4] = {-0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
+                               0.8611363115940526};
+  static const double gw[4] = {0.3478548451374538, 0.6521451548625461, 0.6521451548625461,
+                               0.3478548451374538};
+  const int m = n + 1;
+  std::vector<double> b(static_cast<size_t>(m) * m, 0.0);
+  const double g2 = gamma * gamma;
+  for (int i = 0; i < m; ++i) {
+    const double wi = i * dw;
+    const double wi2 = wi * wi;
+    double *row = b.data() + static_cast<size_t>(i) * m;
+    for (int j = 0; j < n; ++j) {
+      const double a = j * dw;
+      const double ua = std::atan(2.0 * (a - wi) / gamma);
+      const double ub = std::atan(2.0 * ((j + 1) * dw - wi) / gamma);
+      const int sub = (j == i || j + 1 == i) ? 8 : 4;
+      const double du = (ub - ua) / sub;
+      double left = 0.0, right = 0.0;
+      for (int s = 0; s < sub; ++s) {
+        const double c = ua + (s + 0.5) * du;
+        for (int q = 0; q < 4; ++q) {
+          const double u = c + 0.5 * du * gx[q];
+          const double t = std::tan(u);
+          const double w = wi + 0.5 * gamma * t;
+          const double w2 = w * w;
+          const double d = w2 - wi2;
+          const double num = (kind == QTB_DECONV_KINETIC) ? w2 : wi2;
+          const double kernel = (2.0 / kPi) * gamma * num / (d * d + g2 * w2);
+          const double val = kernel * 0.5 * gamma * (1.0 + t * t) * 0.5 * du * gw[q];
+          const double hat = (w - a) / dw;    // weight of the right node
+          left += val * (1.0 - hat);
+          right += val * hat;
+        }
+      }
+      row[j] += left;
+      row[j + 1] += right;
+    }
+  }
+  return b;
+}
+
+double qtb_deconvolve(const std::vector<double> &matrix, const std::vector<double> &theta,
+                      std::vector<double> &theta_d, int max_iter, double tol)
+{
+  const size_t m = theta.size();
+  if (matrix.size() != m * m) throw std::invalid_argument("qtb_deconvolve: size mismatch");
+  std::vector<char> active(m, 0);
+  for (size_t i = 0; i < m; ++i) {
+    double sum = 0.0;
+    for (size_t j = 0; j < m; ++j) sum += matrix[i * m + j];
+    active[i] = (sum > 1e-12 && theta[i] > 0.0) ? 1 : 0;
+  }
+  theta_d = theta;
+  std::vector<double> conv(m);
+  double residual = 0.0;
+  for (int it = 0; it <= max_iter; ++it) {
+    residual = 0.0;
+    for (size_t i = 0; i < m; ++i) {
+      double sum = 0.0;
+      const double *row = matrix.data() + i * m;
+      for (size_t j = 0; j < m; ++j) sum += row[j] * theta_d[j];
+      conv[i] = sum;
+      if (active[i]) residual = std::max(residual, std::fabs(sum / theta[i] - 1.0));
+    }
+    if (residual <= tol || it == max_iter) break;
+    for (size_t i = 0; i < m; ++i)
+      if (active[i] && conv[i] > 0.0) theta_d[i] *= theta[i] / conv[i];
+  }
+  return residual;
 }
 
 // ---------------------------------------------------------------- bath
@@ -176,6 +263,8 @@ QTBBath::QTBBath(const QTBParameters &params, const QTBUnits &units) :
   const int nf = params_.n_f;
   cos_table_.resize(L);
   for (int m = 0; m < L; ++m) cos_table_[m] = std::cos(kPi * m / nf);
+  if (params_.deconvolution != QTB_DECONV_NONE)
+    broadening_ = qtb_broadening_matrix(nf, kPi / (nf * h_), gamma_, params_.deconvolution);
   build_filter();
 }
 
@@ -188,17 +277,31 @@ void QTBBath::set_temperature(double temperature)
   build_filter();
 }
 
+std::vector<double> QTBBath::angular_grid() const
+{
+  std::vector<double> w(params_.n_f + 1);
+  for (int k = 0; k <= params_.n_f; ++k) w[k] = kPi * k / (params_.n_f * h_);
+  return w;
+}
+
 void QTBBath::build_filter()
 {
   const int nf = params_.n_f;
   const int L = 2 * nf;
+  // target theta on the positive grid; deconvolved so that the friction-broadened response of
+  // each grid oscillator returns theta (kinetic or potential energy)
+  theta_.resize(nf + 1);
+  for (int k = 0; k <= nf; ++k) theta_[k] = qtb_theta(k / (L * h_), params_.temperature, units_);
+  if (params_.deconvolution != QTB_DECONV_NONE)
+    deconv_residual_ = qtb_deconvolve(broadening_, theta_, theta_applied_);
+  else
+    theta_applied_ = theta_;
   // amplitude sqrt(theta) on the grid f_k = (k - N_f)/(2 N_f h), with the zero-order-hold
   // correction alpha sin(pi f dt)/sin(pi f h) for a force held over alpha MD steps
   std::vector<double> amplitude(L);
   for (int k = 0; k < L; ++k) {
     const int kk = k - nf;
-    const double f = kk / (L * h_);
-    double a = std::sqrt(qtb_theta(f, params_.temperature, units_));
+    double a = std::sqrt(theta_applied_[kk < 0 ? -kk : kk]);
     if (kk != 0 && alpha_ > 1)
       a *= alpha_ * std::sin(kPi * kk / (2.0 * alpha_ * nf)) / std::sin(kPi * kk / (2.0 * nf));
     amplitude[k] = a;

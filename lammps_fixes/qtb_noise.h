@@ -58,6 +58,34 @@ QTBUnits qtb_units_lammps_metal();
 /// theta(f, T) = h|f| [1/2 + 1/(exp(h|f|/kT) - 1)] (energy; f in 1/time), kT at f = 0.
 double qtb_theta(double frequency, double temperature, const QTBUnits &units);
 
+// ---------------------------------------------------------------- deconvolution
+
+/// Largest N_f accepted by the kernel (and so by fix qtb and the Python binding).
+constexpr int kQTBMaxNf = 100000;
+/// Largest N_f with deconvolution: the broadening matrix is (N_f+1)^2 doubles.
+constexpr int kQTBMaxNfDeconvolution = 2048;
+
+/// Which friction-broadened energy the deconvolved spectrum makes exact (keyword
+/// `deconvolution`): none (plain QTB), the kinetic energy of every harmonic mode of the grid, or
+/// its potential energy.  One spectrum cannot do both (see docs/fix_qtb.md).
+enum QTBDeconvolution { QTB_DECONV_NONE = 0, QTB_DECONV_KINETIC = 1, QTB_DECONV_POTENTIAL = 2 };
+
+/// Friction broadening on the frequency grid w_k = k dw, k = 0..n (rad/time), as a matrix
+/// B[i*(n+1)+j] such that sum_j B_ij s_j = int_0^{n dw} L(w_i, w) s(w) dw for s piecewise linear
+/// between the nodes.  L is the Langevin response of an oscillator w0 = w_i with friction gamma
+/// (1/time) to a noise spectrum s: kinetic energy  L = (2/pi) gamma w^2  /((w^2-w0^2)^2+gamma^2 w^2),
+/// potential energy L = (2/pi) gamma w0^2/((w^2-w0^2)^2+gamma^2 w^2); both integrate to 1 over
+/// w in [0, inf).  Quadrature: 4-point Gauss-Legendre in u = atan(2(w - w_i)/gamma), which makes
+/// the Lorentzian peak smooth whatever gamma/dw.
+std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int kind);
+
+/// Solve B theta_d = theta for theta_d > 0 by the multiplicative iteration
+/// theta_d <- theta_d * theta / (B theta_d) from theta_d = theta (rows with zero weight keep
+/// theta).  Stops when max_i |(B theta_d)_i/theta_i - 1| <= tol or after max_iter iterations;
+/// returns that residual.
+double qtb_deconvolve(const std::vector<double> &matrix, const std::vector<double> &theta,
+                      std::vector<double> &theta_d, int max_iter = 500, double tol = 1e-10);
+
 // ---------------------------------------------------------------- bath
 
 struct QTBParameters {
@@ -67,11 +95,12 @@ struct QTBParameters {
   int n_f = 100;                // frequency grid size N_f (filter has 2 N_f taps)
   int64_t seed = 880302;        // positive
   double dt = 0.001;            // MD timestep (time units)
+  int deconvolution = QTB_DECONV_NONE;   // QTBDeconvolution
 };
 
 /// Throws std::invalid_argument naming the offending parameter (T < 0, damp <= 0,
-/// f_max <= 0 or above the Nyquist frequency 1/(2 dt), N_f < 1, seed outside [1, 2^32-1],
-/// dt <= 0).
+/// f_max <= 0 or above the Nyquist frequency 1/(2 dt), N_f < 1 or > kQTBMaxNf (> 2048 with
+/// deconvolution), seed outside [1, 2^32-1], dt <= 0, unknown deconvolution).
 void qtb_validate(const QTBParameters &p);
 
 /// noise interval multiple alpha = int(1/(2 f_max dt)) (>= 1 for valid parameters).
@@ -90,6 +119,15 @@ class QTBBath {
   int floats_per_atom() const { return 3 * ring_length(); }     // per-atom cache size (float32)
   double temperature() const { return params_.temperature; }
   const std::vector<double> &taps() const { return taps_; }     // H_j, j = 0..L-1 (sqrt energy)
+
+  /// The positive half of the frequency grid, w_k = 2 pi k/(2 N_f h), k = 0..N_f (rad/time),
+  /// the target theta(w_k, T) and the spectrum the filter realises on it (theta_d with
+  /// deconvolution, else theta); energies.  residual: max relative error of the deconvolution
+  /// on the grid (0 without).
+  std::vector<double> angular_grid() const;
+  const std::vector<double> &target_spectrum() const { return theta_; }
+  const std::vector<double> &applied_spectrum() const { return theta_applied_; }
+  double deconvolution_residual() const { return deconv_residual_; }
 
   /// Rebuild the filter for a new target temperature (no-op when unchanged).
   void set_temperature(double temperature);
@@ -125,6 +163,10 @@ class QTBBath {
   std::vector<double> taps_;         // H_j
   std::vector<float> taps_wrapped_;  // Q[m] = H[(L-1-m) mod L], m = 0..2L-2, padded
   std::vector<double> cos_table_;    // cos(pi m / N_f), m = 0..L-1
+  std::vector<double> broadening_;   // (N_f+1)^2 matrix, only with deconvolution
+  std::vector<double> theta_;        // theta(w_k, T), k = 0..N_f
+  std::vector<double> theta_applied_;
+  double deconv_residual_ = 0.0;
 };
 
 }    // namespace qfe

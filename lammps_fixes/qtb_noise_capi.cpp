@@ -62,7 +62,7 @@ QFE_API const char *qfe_qtb_last_error(void)
 
 QFE_API int qfe_qtb_abi_version(void)
 {
-  return 1;
+  return 2;
 }
 
 QFE_API int qfe_qtb_philox4x32_10(const uint32_t *counter, const uint32_t *key, uint32_t *out)
@@ -113,6 +113,59 @@ QFE_API int qfe_qtb_bath_create(double temperature, double damp, double f_max, i
     p.dt = dt;
     qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
     *out = new qfe_qtb_bath{qfe::QTBBath(p, u)};
+  });
+}
+
+/// as qfe_qtb_bath_create, with deconvolution = 0 (none), 1 (kinetic) or 2 (potential)
+QFE_API int qfe_qtb_bath_create2(double temperature, double damp, double f_max, int n_f,
+                                 int64_t seed, double dt, int deconvolution,
+                                 const double *units4, qfe_qtb_bath **out)
+{
+  if (!out || !units4) return fail(NULL_POINTER, "null pointer argument");
+  *out = nullptr;
+  return guarded([&] {
+    qfe::QTBParameters p;
+    p.temperature = temperature;
+    p.damp = damp;
+    p.f_max = f_max;
+    p.n_f = n_f;
+    p.seed = seed;
+    p.dt = dt;
+    p.deconvolution = deconvolution;
+    qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
+    *out = new qfe_qtb_bath{qfe::QTBBath(p, u)};
+  });
+}
+
+/// positive frequency grid w_k (rad/time), target theta and applied spectrum (energy),
+/// k = 0..N_f (arrays of N_f + 1), and the deconvolution residual
+QFE_API int qfe_qtb_bath_spectrum(const qfe_qtb_bath *bath, double *omega, double *theta,
+                                  double *applied, double *residual)
+{
+  if (!bath || !omega || !theta || !applied || !residual)
+    return fail(NULL_POINTER, "null pointer argument");
+  const auto w = bath->bath.angular_grid();
+  const auto &t = bath->bath.target_spectrum();
+  const auto &a = bath->bath.applied_spectrum();
+  for (size_t k = 0; k < w.size(); ++k) {
+    omega[k] = w[k];
+    theta[k] = t[k];
+    applied[k] = a[k];
+  }
+  *residual = bath->bath.deconvolution_residual();
+  return OK;
+}
+
+/// friction-broadening matrix (n+1)^2 (see qtb_noise.h), kind 1 kinetic, 2 potential
+QFE_API int qfe_qtb_broadening_matrix(int n, double dw, double gamma, int kind, double *out)
+{
+  if (!out) return fail(NULL_POINTER, "null pointer argument");
+  if (n < 1 || n > qfe::kQTBMaxNfDeconvolution)
+    return fail(INVALID_ARGUMENT, "n must be in [1, " +
+                                      std::to_string(qfe::kQTBMaxNfDeconvolution) + "]");
+  return guarded([&] {
+    const auto b = qfe::qtb_broadening_matrix(n, dw, gamma, kind);
+    for (size_t i = 0; i < b.size(); ++i) out[i] = b[i];
   });
 }
 

@@ -27,7 +27,12 @@ __all__ = [
     "philox4x32_10",
     "normals",
     "load_library",
+    "DECONVOLUTION",
+    "broadening_matrix",
 ]
+
+#: values of the ``deconvolution`` option (fix qtb keyword values) -> kernel codes
+DECONVOLUTION = {"no": 0, "yes": 1, "kinetic": 1, "potential": 2}
 
 _LIB = None
 _c_double_p = ctypes.POINTER(ctypes.c_double)
@@ -62,6 +67,15 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
         "qfe_qtb_bath_create": (ctypes.c_int, [ctypes.c_double, ctypes.c_double, ctypes.c_double,
                                                ctypes.c_int, ctypes.c_int64, ctypes.c_double,
                                                _c_double_p, ctypes.POINTER(ctypes.c_void_p)]),
+        "qfe_qtb_bath_create2": (ctypes.c_int, [ctypes.c_double, ctypes.c_double,
+                                                ctypes.c_double, ctypes.c_int, ctypes.c_int64,
+                                                ctypes.c_double, ctypes.c_int, _c_double_p,
+                                                ctypes.POINTER(ctypes.c_void_p)]),
+        "qfe_qtb_bath_spectrum": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
+                                                 _c_double_p, _c_double_p]),
+        "qfe_qtb_broadening_matrix": (ctypes.c_int, [ctypes.c_int, ctypes.c_double,
+                                                     ctypes.c_double, ctypes.c_int,
+                                                     _c_double_p]),
         "qfe_qtb_bath_destroy": (None, [ctypes.c_void_p]),
         "qfe_qtb_bath_sizes": (ctypes.c_int, [ctypes.c_void_p, _c_int_p, _c_int_p, _c_int_p]),
         "qfe_qtb_bath_times": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
@@ -77,7 +91,7 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
-    if lib.qfe_qtb_abi_version() != 1:
+    if lib.qfe_qtb_abi_version() != 2:
         raise QTBKernelError(f"{path}: unexpected ABI version {lib.qfe_qtb_abi_version()}")
     if path == os.path.join(plugin_dir(), NOISE_LIBRARY_FILENAME):
         _LIB = lib
@@ -138,6 +152,34 @@ def normals(seed: int, tag: int, first: int, count: int) -> np.ndarray:
     return out
 
 
+def deconvolution_code(value) -> int:
+    """Kernel code of a ``deconvolution`` setting: False/'no' -> 0, True/'yes'/'kinetic' -> 1,
+    'potential' -> 2; ValueError naming anything else."""
+    if value is False or value is None:
+        return 0
+    if value is True:
+        return 1
+    if isinstance(value, str) and value in DECONVOLUTION:
+        return DECONVOLUTION[value]
+    raise ValueError(f"deconvolution must be False/'no', True/'yes'/'kinetic' or 'potential', "
+                     f"got {value!r}")
+
+
+def broadening_matrix(n: int, dw: float, gamma: float, kind: str = "kinetic") -> np.ndarray:
+    """Friction-broadening matrix B ((n+1, n+1)) of the kernel on the grid w_k = k dw
+    (rad/time): (B s)_i = int_0^{n dw} L(w_i, w) s(w) dw for s piecewise linear, L the kinetic
+    ((2/pi) gamma w^2/((w^2-w_i^2)^2 + gamma^2 w^2)) or potential (w_i^2 in the numerator)
+    response of a Langevin oscillator w_i with friction gamma (1/time)."""
+    lib = load_library()
+    code = {"kinetic": 1, "potential": 2}.get(kind)
+    if code is None:
+        raise ValueError(f"kind must be 'kinetic' or 'potential', got {kind!r}")
+    out = np.zeros((int(n) + 1, int(n) + 1))
+    _check(lib, lib.qfe_qtb_broadening_matrix(int(n), float(dw), float(gamma), code,
+                                              _ptr(out, ctypes.c_double)))
+    return out
+
+
 class QTBBath:
     """Quantum thermal bath force on a set of atoms (friction + colored noise).
 
@@ -150,6 +192,8 @@ class QTBBath:
     seed : positive integer (< 2^32)
     timestep : MD timestep (time units)
     units : :class:`UnitConstants`; default LAMMPS ``metal``
+    deconvolution : False/'no' (plain QTB), True/'yes'/'kinetic' (the friction-broadened
+        kinetic energy of each harmonic mode is theta/2) or 'potential' (its potential energy)
 
     The per-atom cache (ring buffer of past normals, float32) is kept in this object and
     regenerated from the counters when the set of atom IDs changes.
@@ -164,7 +208,7 @@ class QTBBath:
 
     def __init__(self, temperature: float = 300.0, damp: float = 1.0, f_max: float = 200.0,
                  n_f: int = 100, seed: int = 880302, timestep: float = 0.001,
-                 units: UnitConstants | None = None):
+                 units: UnitConstants | None = None, deconvolution=False):
         self._lib = load_library()
         self.units = units or lammps_metal_units()
         if isinstance(n_f, float) and not float(n_f).is_integer():
@@ -173,9 +217,10 @@ class QTBBath:
             raise ValueError(f"seed must be an integer (got {seed})")
         handle = ctypes.c_void_p()
         u = self.units.as_array()
-        _check(self._lib, self._lib.qfe_qtb_bath_create(
+        self.deconvolution = deconvolution_code(deconvolution)
+        _check(self._lib, self._lib.qfe_qtb_bath_create2(
             float(temperature), float(damp), float(f_max), int(n_f), int(seed), float(timestep),
-            _ptr(u, ctypes.c_double), ctypes.byref(handle)))
+            self.deconvolution, _ptr(u, ctypes.c_double), ctypes.byref(handle)))
         self._handle = handle
         self.damp = float(damp)
         self.f_max = float(f_max)
@@ -227,6 +272,19 @@ class QTBBath:
         out = np.zeros(self.ring_length)
         _check(self._lib, self._lib.qfe_qtb_bath_taps(self._handle, _ptr(out, ctypes.c_double)))
         return out
+
+    def spectrum(self):
+        """(omega, theta, applied, residual): the positive frequency grid w_k = 2 pi k/(2 N_f h)
+        (rad/time, k = 0..N_f), the target theta(w_k, T) and the spectrum the filter realises
+        there (energy; the deconvolved theta_d with deconvolution), and the deconvolution's
+        largest relative residual on the grid."""
+        m = self.n_f + 1
+        w, t, a = np.zeros(m), np.zeros(m), np.zeros(m)
+        r = ctypes.c_double()
+        _check(self._lib, self._lib.qfe_qtb_bath_spectrum(
+            self._handle, _ptr(w, ctypes.c_double), _ptr(t, ctypes.c_double),
+            _ptr(a, ctypes.c_double), ctypes.byref(r)))
+        return w, t, a, r.value
 
     @property
     def bytes_per_atom(self) -> int:
