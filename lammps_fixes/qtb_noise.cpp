@@ -172,9 +172,10 @@ void qtb_validate(const QTBParameters &p)
 
 // ---------------------------------------------------------------- deconvolution
 
-std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int kind)
+std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int kind, int alpha,
+                                          double dt)
 {
-  if (n < 1 || !(dw > 0.0) || !(gamma > 0.0) ||
+  if (n < 1 || !(dw > 0.0) || !(gamma > 0.0) || alpha < 1 || (alpha > 1 && !(dt > 0.0)) ||
       (kind != QTB_DECONV_KINETIC && kind != QTB_DECONV_POTENTIAL))
     throw std::invalid_argument("qtb_broadening_matrix: bad arguments");
   static const double gx[4] = {-0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
@@ -182,37 +183,53 @@ std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int ki
   static const double gw[4] = {0.3478548451374538, 0.6521451548625461, 0.6521451548625461,
                                0.3478548451374538};
   const int m = n + 1;
+  const double wc = n * dw;    // cutoff 2 pi/(2h)
+  // image bands up to half the Nyquist frequency of dt: there velocity Verlet still responds
+  // like the continuous-time oscillator (closer to pi/dt it does not)
+  const int bands = std::max(1, std::min(alpha / 2, kQTBImageBands + 1));
   std::vector<double> b(static_cast<size_t>(m) * m, 0.0);
   const double g2 = gamma * gamma;
   for (int i = 0; i < m; ++i) {
     const double wi = i * dw;
     const double wi2 = wi * wi;
     double *row = b.data() + static_cast<size_t>(i) * m;
-    for (int j = 0; j < n; ++j) {
-      const double a = j * dw;
-      const double ua = std::atan(2.0 * (a - wi) / gamma);
-      const double ub = std::atan(2.0 * ((j + 1) * dw - wi) / gamma);
-      const int sub = (j == i || j + 1 == i) ? 8 : 4;
-      const double du = (ub - ua) / sub;
-      double left = 0.0, right = 0.0;
-      for (int s = 0; s < sub; ++s) {
-        const double c = ua + (s + 0.5) * du;
-        for (int q = 0; q < 4; ++q) {
-          const double u = c + 0.5 * du * gx[q];
-          const double t = std::tan(u);
-          const double w = wi + 0.5 * gamma * t;
-          const double w2 = w * w;
-          const double d = w2 - wi2;
-          const double num = (kind == QTB_DECONV_KINETIC) ? w2 : wi2;
-          const double kernel = (2.0 / kPi) * gamma * num / (d * d + g2 * w2);
-          const double val = kernel * 0.5 * gamma * (1.0 + t * t) * 0.5 * du * gw[q];
-          const double hat = (w - a) / dw;    // weight of the right node
-          left += val * (1.0 - hat);
-          right += val * hat;
+    // band 0 is the grid itself; band k > 0 the k-th image of the held force: frequencies
+    // w' in [k wc, (k+1) wc] carry the spectrum of the base frequency (mirrored for odd k)
+    // times sin^2(w_base dt/2)/sin^2(w' dt/2)
+    for (int band = 0; band < bands; ++band) {
+      for (int j = 0; j < n; ++j) {
+        const double lo = band * wc + j * dw;    // cell of w' (before mirroring)
+        const double ua = std::atan(2.0 * (lo - wi) / gamma);
+        const double ub = std::atan(2.0 * (lo + dw - wi) / gamma);
+        const int sub = (band == 0 && (j == i || j + 1 == i)) ? 8 : 4;
+        const double du = (ub - ua) / sub;
+        double left = 0.0, right = 0.0;
+        for (int s = 0; s < sub; ++s) {
+          const double c = ua + (s + 0.5) * du;
+          for (int q = 0; q < 4; ++q) {
+            const double u = c + 0.5 * du * gx[q];
+            const double t = std::tan(u);
+            const double w = wi + 0.5 * gamma * t;
+            const double w2 = w * w;
+            const double d = w2 - wi2;
+            const double num = (kind == QTB_DECONV_KINETIC) ? w2 : wi2;
+            double val = (2.0 / kPi) * gamma * num / (d * d + g2 * w2) * 0.5 * gamma *
+                (1.0 + t * t) * 0.5 * du * gw[q];
+            double x = (w - lo) / dw;    // position in the cell, 0..1
+            if (band > 0) {
+              const double wb = (band % 2) ? (band + 1) * wc - w : w - band * wc;
+              const double sb = std::sin(0.5 * wb * dt), sw = std::sin(0.5 * w * dt);
+              val *= (sb * sb) / (sw * sw);
+              if (band % 2) x = 1.0 - x;
+            }
+            left += val * (1.0 - x);
+            right += val * x;
+          }
         }
+        const int jl = (band % 2) ? n - 1 - j : j;    // base cell [jl, jl+1]
+        row[jl] += left;
+        row[jl + 1] += right;
       }
-      row[j] += left;
-      row[j + 1] += right;
     }
   }
   return b;
@@ -264,7 +281,8 @@ QTBBath::QTBBath(const QTBParameters &params, const QTBUnits &units) :
   cos_table_.resize(L);
   for (int m = 0; m < L; ++m) cos_table_[m] = std::cos(kPi * m / nf);
   if (params_.deconvolution != QTB_DECONV_NONE)
-    broadening_ = qtb_broadening_matrix(nf, kPi / (nf * h_), gamma_, params_.deconvolution);
+    broadening_ = qtb_broadening_matrix(nf, kPi / (nf * h_), gamma_, params_.deconvolution,
+                                       alpha_, params_.dt);
   build_filter();
 }
 

@@ -64,6 +64,9 @@ double qtb_theta(double frequency, double temperature, const QTBUnits &units);
 constexpr int kQTBMaxNf = 100000;
 /// Largest N_f with deconvolution: the broadening matrix is (N_f+1)^2 doubles.
 constexpr int kQTBMaxNfDeconvolution = 2048;
+/// Image bands of the held force included in the broadening model (their weight falls like
+/// 1/band^4 in the kinetic energy).
+constexpr int kQTBImageBands = 8;
 
 /// Which friction-broadened energy the deconvolved spectrum makes exact (keyword
 /// `deconvolution`): none (plain QTB), the kinetic energy of every harmonic mode of the grid, or
@@ -76,8 +79,13 @@ enum QTBDeconvolution { QTB_DECONV_NONE = 0, QTB_DECONV_KINETIC = 1, QTB_DECONV_
 /// (1/time) to a noise spectrum s: kinetic energy  L = (2/pi) gamma w^2  /((w^2-w0^2)^2+gamma^2 w^2),
 /// potential energy L = (2/pi) gamma w0^2/((w^2-w0^2)^2+gamma^2 w^2); both integrate to 1 over
 /// w in [0, inf).  Quadrature: 4-point Gauss-Legendre in u = atan(2(w - w_i)/gamma), which makes
-/// the Lorentzian peak smooth whatever gamma/dw.
-std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int kind);
+/// the Lorentzian peak smooth whatever gamma/dw.  With alpha > 1 the force is held for alpha
+/// steps dt = h/alpha, and its spectrum continues above the cutoff n dw in image bands
+/// (mirrored copies of the grid spectrum weighted by sin^2(w_base dt/2)/sin^2(w dt/2)); those
+/// below half the Nyquist frequency pi/dt, at most kQTBImageBands, are included, so that B
+/// describes the noise the MD really sees.
+std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int kind,
+                                          int alpha = 1, double dt = 0.0);
 
 /// Solve B theta_d = theta for theta_d > 0 by the multiplicative iteration
 /// theta_d <- theta_d * theta / (B theta_d) from theta_d = theta (rows with zero weight keep

@@ -156,15 +156,17 @@ QFE_API int qfe_qtb_bath_spectrum(const qfe_qtb_bath *bath, double *omega, doubl
   return OK;
 }
 
-/// friction-broadening matrix (n+1)^2 (see qtb_noise.h), kind 1 kinetic, 2 potential
-QFE_API int qfe_qtb_broadening_matrix(int n, double dw, double gamma, int kind, double *out)
+/// friction-broadening matrix (n+1)^2 (see qtb_noise.h), kind 1 kinetic, 2 potential; force
+/// held for alpha steps of dt (alpha = 1: no image bands)
+QFE_API int qfe_qtb_broadening_matrix(int n, double dw, double gamma, int kind, int alpha,
+                                      double dt, double *out)
 {
   if (!out) return fail(NULL_POINTER, "null pointer argument");
   if (n < 1 || n > qfe::kQTBMaxNfDeconvolution)
     return fail(INVALID_ARGUMENT, "n must be in [1, " +
                                       std::to_string(qfe::kQTBMaxNfDeconvolution) + "]");
   return guarded([&] {
-    const auto b = qfe::qtb_broadening_matrix(n, dw, gamma, kind);
+    const auto b = qfe::qtb_broadening_matrix(n, dw, gamma, kind, alpha, dt);
     for (size_t i = 0; i < b.size(); ++i) out[i] = b[i];
   });
 }

@@ -74,8 +74,8 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
         "qfe_qtb_bath_spectrum": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
                                                  _c_double_p, _c_double_p]),
         "qfe_qtb_broadening_matrix": (ctypes.c_int, [ctypes.c_int, ctypes.c_double,
-                                                     ctypes.c_double, ctypes.c_int,
-                                                     _c_double_p]),
+                                                     ctypes.c_double, ctypes.c_int, ctypes.c_int,
+                                                     ctypes.c_double, _c_double_p]),
         "qfe_qtb_bath_destroy": (None, [ctypes.c_void_p]),
         "qfe_qtb_bath_sizes": (ctypes.c_int, [ctypes.c_void_p, _c_int_p, _c_int_p, _c_int_p]),
         "qfe_qtb_bath_times": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
@@ -165,18 +165,20 @@ def deconvolution_code(value) -> int:
                      f"got {value!r}")
 
 
-def broadening_matrix(n: int, dw: float, gamma: float, kind: str = "kinetic") -> np.ndarray:
+def broadening_matrix(n: int, dw: float, gamma: float, kind: str = "kinetic", alpha: int = 1,
+                      dt: float = 0.0) -> np.ndarray:
     """Friction-broadening matrix B ((n+1, n+1)) of the kernel on the grid w_k = k dw
     (rad/time): (B s)_i = int_0^{n dw} L(w_i, w) s(w) dw for s piecewise linear, L the kinetic
     ((2/pi) gamma w^2/((w^2-w_i^2)^2 + gamma^2 w^2)) or potential (w_i^2 in the numerator)
-    response of a Langevin oscillator w_i with friction gamma (1/time)."""
+    response of a Langevin oscillator w_i with friction gamma (1/time).  alpha > 1: the force
+    is held for alpha steps of dt (time), adding the image bands above the cutoff n dw."""
     lib = load_library()
     code = {"kinetic": 1, "potential": 2}.get(kind)
     if code is None:
         raise ValueError(f"kind must be 'kinetic' or 'potential', got {kind!r}")
     out = np.zeros((int(n) + 1, int(n) + 1))
-    _check(lib, lib.qfe_qtb_broadening_matrix(int(n), float(dw), float(gamma), code,
-                                              _ptr(out, ctypes.c_double)))
+    _check(lib, lib.qfe_qtb_broadening_matrix(int(n), float(dw), float(gamma), code, int(alpha),
+                                              float(dt), _ptr(out, ctypes.c_double)))
     return out
 
 
