@@ -45,6 +45,10 @@ def _error_of(commands, box=BOX):
     ("seed abc", "seed must be a positive integer (got 'abc')"),
     ("temp abc", "abc"),
     ("zero maybe", "maybe"),
+    ("deconvolution maybe", "deconvolution must be no, yes, kinetic or potential (got 'maybe')"),
+    ("deconvolution", "missing value after keyword 'deconvolution'"),
+    ("N_f 3000 deconvolution yes", "deconvolution supports N_f <= 2048 (got N_f = 3000)"),
+    ("N_f 100001", "N_f = 100001 is unreasonably large (at most 100000)"),
 ])
 def test_bad_arguments(args, message):
     err = _error_of([f"fix q all qtb {args}"])
