@@ -316,28 +316,65 @@ void QTBBath::build_filter()
     theta_applied_ = theta_;
   // amplitude sqrt(theta) on the grid f_k = (k - N_f)/(2 N_f h), with the zero-order-hold
   // correction alpha sin(pi f dt)/sin(pi f h) for a force held over alpha MD steps
-  std::vector<double> amplitude(L);
+  amplitude_.assign(L, 0.0);
   for (int k = 0; k < L; ++k) {
     const int kk = k - nf;
     double a = std::sqrt(theta_applied_[kk < 0 ? -kk : kk]);
     if (kk != 0 && alpha_ > 1)
       a *= alpha_ * std::sin(kPi * kk / (2.0 * alpha_ * nf)) / std::sin(kPi * kk / (2.0 * nf));
-    amplitude[k] = a;
+    amplitude_[k] = a;
   }
+  make_taps(nullptr, taps_, taps_wrapped_);
+  for (size_t slot = 0; slot < slot_scale_.size(); ++slot)
+    make_taps(slot_scale_[slot].data(), slot_taps_[slot], slot_taps_wrapped_[slot]);
+}
+
+void QTBBath::make_taps(const double *scale, std::vector<double> &taps,
+                        std::vector<float> &wrapped) const
+{
+  const int nf = params_.n_f;
+  const int L = 2 * nf;
   // H_j = (1/L) sum_k A_k cos(2 pi f_k (j - N_f) h) = (1/L) sum_k A_k cos(pi (k-N_f)(j-N_f)/N_f)
-  taps_.assign(L, 0.0);
+  // (A_k times sqrt(scale_|k-N_f|) for a rescaled spectrum)
+  std::vector<double> amplitude(amplitude_);
+  if (scale)
+    for (int k = 0; k < L; ++k) amplitude[k] *= std::sqrt(scale[k < nf ? nf - k : k - nf]);
+  taps.assign(L, 0.0);
   for (int j = 0; j < L; ++j) {
     double sum = 0.0;
     for (int k = 0; k < L; ++k) {
       const int64_t m = floor_mod(static_cast<int64_t>(k - nf) * (j - nf), L);
       sum += amplitude[k] * cos_table_[m];
     }
-    taps_[j] = sum / L;
+    taps[j] = sum / L;
   }
   // Q[m] = H[(L-1-m) mod L] so that sum_j H_j R_{n-j} = sum_i ring[i] Q[s+i], s = L-1-(n mod L)
-  taps_wrapped_.assign(2 * L + 8, 0.0f);
+  wrapped.assign(2 * L + 8, 0.0f);
   for (int m = 0; m < 2 * L - 1; ++m)
-    taps_wrapped_[m] = static_cast<float>(taps_[floor_mod(L - 1 - m, L)]);
+    wrapped[m] = static_cast<float>(taps[floor_mod(L - 1 - m, L)]);
+}
+
+void QTBBath::set_slots(int count)
+{
+  if (count < 0) throw std::invalid_argument("QTB: number of spectrum slots must be >= 0");
+  const size_t m = params_.n_f + 1;
+  slot_scale_.assign(count, std::vector<double>(m, 1.0));
+  slot_taps_.assign(count, taps_);
+  slot_taps_wrapped_.assign(count, taps_wrapped_);
+}
+
+void QTBBath::set_slot_scale(int slot, const std::vector<double> &scale)
+{
+  if (slot < 0 || slot >= static_cast<int>(slot_scale_.size()))
+    throw std::invalid_argument("QTB: spectrum slot " + str(slot) + " does not exist");
+  if (scale.size() != static_cast<size_t>(params_.n_f + 1))
+    throw std::invalid_argument("QTB: spectrum scale must have N_f + 1 values");
+  for (double x : scale)
+    if (!(x >= 0.0) || !std::isfinite(x))
+      throw std::invalid_argument("QTB: spectrum scale must be finite and >= 0 (got " + str(x) +
+                                  ")");
+  slot_scale_[slot] = scale;
+  make_taps(scale.data(), slot_taps_[slot], slot_taps_wrapped_[slot]);
 }
 
 int64_t QTBBath::noise_index(int64_t step) const
@@ -377,11 +414,13 @@ int QTBBath::update(float *ring, int64_t tag, int64_t cached, int64_t target) co
   return drawn;
 }
 
-void QTBBath::random_force(const float *ring, int64_t n, double mass, double out[3]) const
+void QTBBath::random_force(const float *ring, int64_t n, double mass, double out[3],
+                           int slot) const
 {
   const int L = ring_length();
   const int64_t p = floor_mod(n, L);
-  const float *q = taps_wrapped_.data() + (L - 1 - p);
+  const float *q = (slot < 0 ? taps_wrapped_.data() : slot_taps_wrapped_[slot].data()) +
+      (L - 1 - p);
   const double prefactor =
       std::sqrt(2.0 * mass * gamma_ / (units_.mvv2e * h_)) / units_.ftm2v;
   const int L8 = L - L % 8;
@@ -400,12 +439,86 @@ void QTBBath::random_force(const float *ring, int64_t n, double mass, double out
 }
 
 void QTBBath::force(const float *ring, int64_t n, double mass, const double v[3],
-                    float out[3]) const
+                    float out[3], int slot, double *random_out) const
 {
   double fr[3];
-  random_force(ring, n, mass, fr);
+  random_force(ring, n, mass, fr, slot);
   const double friction = mass * gamma_ / units_.ftm2v;
   for (int c = 0; c < 3; ++c) out[c] = static_cast<float>(fr[c] - friction * v[c]);
+  if (random_out)
+    for (int c = 0; c < 3; ++c) random_out[c] = fr[c];
+}
+
+// ---------------------------------------------------------------- adaptive QTB
+
+void qtb_segment_spectra(const float *v, const float *r, int n_f, double *cvv, double *cvr)
+{
+  const int L = 2 * n_f;
+  // DFT x_k = sum_j x_j exp(-2 pi i k j/L), k = 0..N_f, with an exact table index (k j) mod L
+  std::vector<double> c(L), sn(L);
+  for (int m = 0; m < L; ++m) {
+    c[m] = std::cos(kPi * m / n_f);
+    sn[m] = std::sin(kPi * m / n_f);
+  }
+  for (int comp = 0; comp < 3; ++comp) {
+    const float *vc = v + comp * L;
+    const float *rc = r + comp * L;
+    for (int k = 0; k <= n_f; ++k) {
+      double vr = 0.0, vi = 0.0, rr = 0.0, ri = 0.0;
+      int m = 0;
+      for (int j = 0; j < L; ++j) {
+        vr += vc[j] * c[m];
+        vi -= vc[j] * sn[m];
+        rr += rc[j] * c[m];
+        ri -= rc[j] * sn[m];
+        m += k;
+        if (m >= L) m -= L;
+      }
+      cvv[k] += vr * vr + vi * vi;
+      cvr[k] += vr * rr + vi * ri;
+    }
+  }
+}
+
+double qtb_interval_average_gain(int k, int n_f, int alpha)
+{
+  if (k == 0 || alpha <= 1) return 1.0;
+  const double x = kPi * k / (2.0 * n_f);    // w h / 2
+  const double a = std::sin(x) / (alpha * std::sin(x / alpha));
+  return a * a;
+}
+
+double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &cvv,
+                       const std::vector<double> &cvr, double mass, double gamma,
+                       const std::vector<double> &theta, const QTBAdaptParameters &p,
+                       const QTBUnits &units, std::vector<double> &delta)
+{
+  const size_t m = gamma_r.size();
+  if (cvv.size() != m || cvr.size() != m || theta.size() != m)
+    throw std::invalid_argument("qtb_adapt_gamma: size mismatch");
+  delta.assign(m, 0.0);
+  double num = 0.0, den = 0.0;
+  for (size_t k = 0; k < m; ++k) {
+    const double mg_cvv = units.mvv2e * mass * gamma_r[k] * cvv[k];    // energy
+    delta[k] = mg_cvv - cvr[k];
+    num += std::fabs(delta[k]);
+    den += mg_cvv;
+  }
+  if (p.rate > 0.0) {
+    const double floor = p.min_ratio * gamma;
+    for (size_t k = 0; k < m; ++k) {
+      double step;
+      if (p.scheme == QTB_ADAPT_SIMPLE) {
+        step = (theta[k] > 0.0) ? p.rate * gamma * delta[k] / theta[k] : 0.0;
+      } else {
+        const double mg_cvv = units.mvv2e * mass * gamma_r[k] * cvv[k];
+        step = (mg_cvv > 0.0) ? p.rate * gamma * delta[k] / mg_cvv : 0.0;
+      }
+      gamma_r[k] = std::max(floor, gamma_r[k] - step);
+      if (p.max_ratio > 0.0) gamma_r[k] = std::min(p.max_ratio * gamma, gamma_r[k]);
+    }
+  }
+  return den > 0.0 ? num / den : 0.0;
 }
 
 }    // namespace qfe

@@ -155,13 +155,32 @@ class QTBBath {
   /// Bath force on one atom at noise index n (cache must be up to date):
   /// out[c] = float( sqrt(2 m gamma/(mvv2e h))/ftm2v * sum_j H_j R_{n-j,c} - m gamma v[c]/ftm2v ).
   /// The result is rounded to float32 so that it can be stored and reapplied exactly.
-  void force(const float *ring, int64_t n, double mass, const double v[3], float out[3]) const;
+  void force(const float *ring, int64_t n, double mass, const double v[3], float out[3]) const
+  {
+    force(ring, n, mass, v, out, -1, nullptr);
+  }
 
-  /// Random part only (no friction), in force units, not rounded.
-  void random_force(const float *ring, int64_t n, double mass, double out[3]) const;
+  /// Random part only (no friction), in force units, not rounded.  slot >= 0 uses that
+  /// slot's rescaled spectrum (adaptive QTB: one slot per atom type).
+  void random_force(const float *ring, int64_t n, double mass, double out[3],
+                    int slot = -1) const;
+
+  /// Force with a slot's spectrum; random_out (if given) receives the random part (double).
+  void force(const float *ring, int64_t n, double mass, const double v[3], float out[3],
+             int slot, double *random_out) const;
+
+  /// Spectrum slots: `count` extra filters whose power spectrum is the applied one times
+  /// scale(w_k) >= 0, k = 0..N_f (adaptive QTB: gamma_r(w)/gamma per type).  Kept across
+  /// temperature changes.
+  void set_slots(int count);
+  void set_slot_scale(int slot, const std::vector<double> &scale);
+  int slots() const { return static_cast<int>(slot_scale_.size()); }
+  double gamma() const { return gamma_; }
 
  private:
   void build_filter();
+  void make_taps(const double *scale, std::vector<double> &taps,
+                 std::vector<float> &wrapped) const;
 
   QTBParameters params_;
   QTBUnits units_;
@@ -175,7 +194,53 @@ class QTBBath {
   std::vector<double> theta_;        // theta(w_k, T), k = 0..N_f
   std::vector<double> theta_applied_;
   double deconv_residual_ = 0.0;
+  std::vector<double> amplitude_;    // sqrt(applied spectrum) with the hold correction, L values
+  std::vector<std::vector<double>> slot_scale_;
+  std::vector<std::vector<double>> slot_taps_;
+  std::vector<std::vector<float>> slot_taps_wrapped_;
 };
+
+// ---------------------------------------------------------------- adaptive QTB
+
+/// Adaptive QTB (Mangaud et al., JCTC 15, 2863 (2019)).  Per atom type and grid frequency
+/// w_k the random force spectrum is 2 m gamma_r(w_k) theta(w_k) (friction stays gamma), and
+/// gamma_r is adapted until the fluctuation-dissipation deviation
+///     Delta_FDT(w) = m gamma_r(w) C_vv(w) - Re C_vR(w)
+/// vanishes (C: spectra per degree of freedom over segments of 2 N_f noise intervals).  For a
+/// harmonic system Re C_vR = m gamma C_vv exactly, so gamma_r = gamma is the fixed point.
+enum QTBAdaptScheme { QTB_ADAPT_SIMPLE = 0, QTB_ADAPT_NORMALISED = 1 };
+
+struct QTBAdaptParameters {
+  double rate = 0.1;        // dimensionless adaptation rate per segment
+  int skip = 5;             // segments measured before the first adaptation
+  double min_ratio = 0.01;  // gamma_r >= min_ratio * gamma
+  double max_ratio = 0.0;   // gamma_r <= max_ratio * gamma (0: no upper bound)
+  int scheme = QTB_ADAPT_NORMALISED;
+};
+
+/// One atom's segment of L = 2 N_f noise intervals: velocities v[c*L + j] and random forces
+/// r[c*L + j] (c = x, y, z; j = interval within the segment).  Adds sum_c |v_k|^2 to cvv[k] and
+/// sum_c Re(v_k conj(r_k)) to cvr[k], k = 0..N_f, with v_k = sum_j v_j exp(-2 pi i k j/L).
+/// (Divide by 3 L/h per atom to get spectral densities per degree of freedom.)
+void qtb_segment_spectra(const float *v, const float *r, int n_f, double *cvv, double *cvr);
+
+/// |D(w_k)|^2 = sin^2(w h/2)/(alpha sin(w dt/2))^2 at w_k = pi k/(N_f h): the power gain of
+/// averaging the velocity over the alpha steps of a noise interval.  Dividing the segment C_vv
+/// by it gives the spectrum of the step velocities, for which Re C_vR = m gamma C_vv holds
+/// exactly in a harmonic system (Re C_vR needs no correction: the force is held over the same
+/// steps).
+double qtb_interval_average_gain(int k, int n_f, int alpha);
+
+/// Delta_FDT(w_k) = mvv2e m gamma_r C_vv - Re C_vR (energy) into delta, then (rate > 0) one
+/// adaptation step: simple      gamma_r -= rate * gamma * Delta/theta(w_k),
+///                  normalised  gamma_r -= rate * gamma * Delta/(mvv2e m gamma_r C_vv),
+/// clamped to [min_ratio, max_ratio] * gamma.  C_vv (velocity^2 time), C_vR (energy) are the
+/// spectral densities per degree of freedom (averaged over segments for the normalised
+/// scheme).  Returns sum |Delta| / sum mvv2e m gamma_r C_vv (before the step).
+double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &cvv,
+                       const std::vector<double> &cvr, double mass, double gamma,
+                       const std::vector<double> &theta, const QTBAdaptParameters &p,
+                       const QTBUnits &units, std::vector<double> &delta);
 
 }    // namespace qfe
 
