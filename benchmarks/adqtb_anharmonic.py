@@ -66,8 +66,8 @@ def md_averages(qtb_extra: str, steps: int, n: int = 8, damp: float = 0.5, f_max
     lmp = create_lammps()
     lines = [
         "units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
-        "lattice sc 3.0 origin 0.5 0.5 0.5", f"region box block 0 {n} 0 {n} 0 {n}", "create_box 1 box",
-        "create_atoms 1 box", f"mass 1 {MASS}", "timestep 0.0005",
+        "lattice sc 3.0 origin 0.5 0.5 0.5", f"region box block 0 {n} 0 {n} 0 {n}",
+        "create_box 1 box", "create_atoms 1 box", f"mass 1 {MASS}", "timestep 0.0005",
         "fix ref all store/state 0 x y z",
         "variable dx atom x-f_ref[1]", "variable dy atom y-f_ref[2]", "variable dz atom z-f_ref[3]",
         f"variable fx atom -({K_S}+2*{LAM}*v_dy*v_dy)*v_dx",
