@@ -139,13 +139,43 @@ class _Bath:
         return self.t_start + (s - self.run_begin) / (self.run_end - self.run_begin) * (
             self.t_stop - self.t_start)
 
+    spectra = None      # qfe.qtb.adaptive.AdaptiveSpectra with adaptive QTB / FDT diagnostic
+
+    def enable_spectra(self, numbers, masses, **options) -> None:
+        """Adaptive QTB / FDT diagnostic (``options`` of AdaptiveSpectra); atom types are the
+        atomic numbers, each of which must have one mass."""
+        from qfe.qtb.adaptive import AdaptiveSpectra
+
+        numbers = np.asarray(numbers)
+        kinds, types = np.unique(numbers, return_inverse=True)
+        type_masses = np.zeros(kinds.size)
+        for t in range(kinds.size):
+            m = np.unique(np.asarray(masses)[types == t])
+            if m.size != 1:
+                raise ValueError(f"adaptive QTB adapts per atom type: atoms with atomic number "
+                                 f"{kinds[t]} must share one mass (got {m.tolist()})")
+            type_masses[t] = m[0]
+        self.spectra = AdaptiveSpectra(self.kernel, types, type_masses, **options)
+
+    def record_velocity(self, step: int, velocities) -> None:
+        """Full-step velocities (A/ASE time) at the end of MD step `step`."""
+        if self.spectra is not None:
+            self.spectra.record_velocity(step, np.asarray(velocities, dtype=float) * self.ps)
+
     def forces(self, step: int, masses, velocities) -> np.ndarray:
         """Bath force (eV/A, (n, 3)) at MD step `step` for velocities in A/ASE time."""
         n = len(masses)
         self.kernel.temperature = self.target_temperature(self.kernel.noise_index(step)
                                                           * self.alpha)
-        f = self.kernel.forces(int(step), np.arange(1, n + 1), masses,
-                               np.asarray(velocities, dtype=float) * self.ps)
+        if self.spectra is None:
+            f = self.kernel.forces(int(step), np.arange(1, n + 1), masses,
+                                   np.asarray(velocities, dtype=float) * self.ps)
+        else:
+            self.spectra.before_forces(int(step))
+            f, random = self.kernel.forces_and_random(
+                int(step), np.arange(1, n + 1), masses,
+                np.asarray(velocities, dtype=float) * self.ps, self.spectra.slots)
+            self.spectra.record_random(int(step), random)
         if self.zero and n:
             # like fix qtb zero yes: subtract the mean, keep float32 values
             f = (f - f.sum(axis=0) / n).astype(np.float32).astype(np.float64)
@@ -312,6 +342,10 @@ class QTBDynamics(MolecularDynamics):
     deconvolution : False (plain QTB, default); True or 'kinetic': the noise spectrum is
         deconvolved so that the friction-broadened kinetic energy of each harmonic mode is
         exact (fix qtb ``deconvolution yes``); 'potential': its potential energy instead
+    adaptive : adaptive QTB per atomic number (fix qtb ``adaptive yes``), default False
+    adapt_rate, adapt_skip, adapt_min, adapt_scheme, fdt_file, fdt_every : as the fix qtb
+        keywords of the same names (defaults 0.1, 5, 0.01, 'normalised', None, 10); with
+        ``fdt_file`` (or ``adaptive``) :attr:`fdt` holds the spectra, gamma_r and Delta_FDT
     trajectory, logfile, loginterval : as for any ASE MolecularDynamics
 
     The first step of the first run computes the bath force with the current (full-step)
@@ -323,15 +357,28 @@ class QTBDynamics(MolecularDynamics):
 
     def __init__(self, atoms, timestep, temperature_K=None, damp=DEFAULT_DAMP,
                  f_max=DEFAULT_F_MAX, n_f=DEFAULT_N_F, seed=DEFAULT_SEED, zero=False,
-                 deconvolution=False, **kwargs):
+                 deconvolution=False, adaptive=False, adapt_rate=0.1, adapt_skip=5,
+                 adapt_min=0.01, adapt_scheme="normalised", fdt_file=None, fdt_every=10,
+                 **kwargs):
         if getattr(atoms, "calc", None) is None:
             raise ValueError("QTBDynamics: the atoms have no calculator; attach the potential "
                              "first (atoms.calc = ...)")
         check_masses(atoms)
         self.bath = _Bath(timestep, temperature_K, damp, f_max, n_f, seed, zero, deconvolution)
+        if adaptive or fdt_file is not None:
+            self.bath.enable_spectra(atoms.numbers, check_masses(atoms), adaptive=bool(adaptive),
+                                     rate=adapt_rate, skip=adapt_skip, min_ratio=adapt_min,
+                                     scheme=adapt_scheme, fdt_file=fdt_file,
+                                     fdt_every=fdt_every)
         self._bath_force = None
         self._bath_step = None
         super().__init__(atoms, timestep, **kwargs)
+
+    @property
+    def fdt(self):
+        """The adaptive-QTB state (:class:`qfe.qtb.adaptive.AdaptiveSpectra`: gamma_r in 1/ps,
+        averaged spectra, ``delta_fdt(t)``, ``fdt_scalar``), or None."""
+        return self.bath.spectra
 
     @property
     def energy_to_bath(self) -> float:
@@ -389,4 +436,5 @@ class QTBDynamics(MolecularDynamics):
         atoms.set_momenta(atoms.get_momenta() + 0.5 * self.dt * forces)
         self._bath_force, self._bath_step = bath, step
         self.bath.tally_step(bath, atoms.get_velocities())
+        self.bath.record_velocity(step, atoms.get_velocities())
         return forces

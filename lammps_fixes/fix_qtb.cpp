@@ -683,11 +683,12 @@ void FixQTB::process_segment(bigint segment)
       cvr[k] = cvr_sum[o + k] * inv;
     }
     // diagnostic on the averaged spectra (no step)
+    adapt.k_max = qfe::qtb_adapt_k_max(n_f, bath->alpha());
     qfe::QTBAdaptParameters probe = adapt;
     probe.rate = 0.0;
     qfe::QTBUnits u{force->boltz, force->hplanck, force->mvv2e, force->ftm2v};
     qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / damp, theta, probe, u, delta);
-    for (int k = 0; k < m; k++) {
+    for (int k = 0; k <= adapt.k_max; k++) {
       num += std::fabs(delta[k]);
       den += u.mvv2e * mass * gr[k] * cvv[k];
     }

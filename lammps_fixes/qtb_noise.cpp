@@ -488,6 +488,11 @@ double qtb_interval_average_gain(int k, int n_f, int alpha)
   return a * a;
 }
 
+int qtb_adapt_k_max(int n_f, int alpha)
+{
+  return alpha > 1 ? n_f / 2 : n_f;
+}
+
 double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &cvv,
                        const std::vector<double> &cvr, double mass, double gamma,
                        const std::vector<double> &theta, const QTBAdaptParameters &p,
@@ -497,16 +502,19 @@ double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &
   if (cvv.size() != m || cvr.size() != m || theta.size() != m)
     throw std::invalid_argument("qtb_adapt_gamma: size mismatch");
   delta.assign(m, 0.0);
+  const size_t top = (p.k_max >= 0 && static_cast<size_t>(p.k_max) < m) ? p.k_max + 1 : m;
   double num = 0.0, den = 0.0;
   for (size_t k = 0; k < m; ++k) {
     const double mg_cvv = units.mvv2e * mass * gamma_r[k] * cvv[k];    // energy
     delta[k] = mg_cvv - cvr[k];
-    num += std::fabs(delta[k]);
-    den += mg_cvv;
+    if (k < top) {
+      num += std::fabs(delta[k]);
+      den += mg_cvv;
+    }
   }
   if (p.rate > 0.0) {
     const double floor = p.min_ratio * gamma;
-    for (size_t k = 0; k < m; ++k) {
+    for (size_t k = 0; k < top; ++k) {
       double step;
       if (p.scheme == QTB_ADAPT_SIMPLE) {
         step = (theta[k] > 0.0) ? p.rate * gamma * delta[k] / theta[k] : 0.0;

@@ -216,7 +216,13 @@ struct QTBAdaptParameters {
   double min_ratio = 0.01;  // gamma_r >= min_ratio * gamma
   double max_ratio = 0.0;   // gamma_r <= max_ratio * gamma (0: no upper bound)
   int scheme = QTB_ADAPT_NORMALISED;
+  int k_max = -1;           // adapt (and count in the returned deviation) bins k <= k_max only
 };
+
+/// Highest grid bin whose spectra are trusted for adaptation: with alpha > 1 the velocity is
+/// averaged over each noise interval and frequencies above the cutoff alias into the upper half
+/// of the grid, so only k <= N_f/2 is adapted there; with alpha = 1 all bins.
+int qtb_adapt_k_max(int n_f, int alpha);
 
 /// One atom's segment of L = 2 N_f noise intervals: velocities v[c*L + j] and random forces
 /// r[c*L + j] (c = x, y, z; j = interval within the segment).  Adds sum_c |v_k|^2 to cvv[k] and
@@ -236,7 +242,8 @@ double qtb_interval_average_gain(int k, int n_f, int alpha);
 ///                  normalised  gamma_r -= rate * gamma * Delta/(mvv2e m gamma_r C_vv),
 /// clamped to [min_ratio, max_ratio] * gamma.  C_vv (velocity^2 time), C_vR (energy) are the
 /// spectral densities per degree of freedom (averaged over segments for the normalised
-/// scheme).  Returns sum |Delta| / sum mvv2e m gamma_r C_vv (before the step).
+/// scheme).  Returns sum |Delta| / sum mvv2e m gamma_r C_vv (before the step); both the step
+/// and the sums stop at p.k_max (if >= 0).
 double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &cvv,
                        const std::vector<double> &cvr, double mass, double gamma,
                        const std::vector<double> &theta, const QTBAdaptParameters &p,
