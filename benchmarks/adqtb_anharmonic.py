@@ -27,9 +27,24 @@ from qfe.lammps import create_lammps
 from qfe.units import HBAR, KB, MVV2E
 
 MASS = 1.00794
-W_S, W_L, LAM, TEMP = 400.0, 40.0, 5.0, 100.0       # rad/ps, rad/ps, eV/A^4, K
-K_S = MASS * MVV2E * W_S ** 2                        # eV/A^2
-K_L = MASS * MVV2E * W_L ** 2
+TEMP = 100.0                                         # K
+# two models: "quartic" (stiff 400 / soft 40 rad/ps, lam x^2 y^2) and "fermi" (w_s = 2 w_l,
+# c x y^2 + d y^4: Fermi resonance, the classic zero-point leakage case)
+MODELS = {"quartic": dict(w_s=400.0, w_l=40.0, lam=5.0, c=0.0, d=0.0, lx=0.45, ly=1.6),
+          "fermi": dict(w_s=300.0, w_l=150.0, lam=0.0, c=5.0, d=2.0, lx=0.6, ly=0.9)}
+W_S = W_L = LAM = C3 = D4 = K_S = K_L = LX = LY = 0.0
+
+
+def set_model(name: str) -> None:
+    global W_S, W_L, LAM, C3, D4, K_S, K_L, LX, LY
+    p = MODELS[name]
+    W_S, W_L, LAM, C3, D4, LX, LY = (p["w_s"], p["w_l"], p["lam"], p["c"], p["d"], p["lx"],
+                                     p["ly"])
+    K_S = MASS * MVV2E * W_S ** 2                    # eV/A^2
+    K_L = MASS * MVV2E * W_L ** 2
+
+
+set_model("quartic")
 
 
 def _sinc_dvr_kinetic(n: int, d: float) -> np.ndarray:
@@ -41,15 +56,15 @@ def _sinc_dvr_kinetic(n: int, d: float) -> np.ndarray:
     return HBAR ** 2 / (2 * MASS * MVV2E * d * d) * t
 
 
-def exact_averages(nx: int = 40, ny: int = 60, lx: float = 0.45, ly: float = 1.6,
-                   nstates: int = 150) -> dict:
+def exact_averages(nx: int = 40, ny: int = 60, nstates: int = 150) -> dict:
     """Exact thermal <K_x>, <K_y>, <V> (eV) of the 2D model at TEMP by DVR diagonalisation."""
-    x = np.linspace(-lx, lx, nx)
-    y = np.linspace(-ly, ly, ny)
+    x = np.linspace(-LX, LX, nx)
+    y = np.linspace(-LY, LY, ny)
     tx = np.kron(_sinc_dvr_kinetic(nx, x[1] - x[0]), np.eye(ny))
     ty = np.kron(np.eye(nx), _sinc_dvr_kinetic(ny, y[1] - y[0]))
     xx, yy = np.meshgrid(x, y, indexing="ij")
-    v = (0.5 * K_S * xx ** 2 + 0.5 * K_L * yy ** 2 + LAM * xx ** 2 * yy ** 2).ravel()
+    v = (0.5 * K_S * xx ** 2 + 0.5 * K_L * yy ** 2 + LAM * xx ** 2 * yy ** 2
+         + C3 * xx * yy ** 2 + D4 * yy ** 4).ravel()
     e, c = eigh(tx + ty + np.diag(v), subset_by_index=[0, nstates - 1])
     p = np.exp(-(e - e[0]) / (KB * TEMP))
     p /= p.sum()
@@ -70,10 +85,11 @@ def md_averages(qtb_extra: str, steps: int, n: int = 8, damp: float = 0.5, f_max
         "create_box 1 box", "create_atoms 1 box", f"mass 1 {MASS}", "timestep 0.0005",
         "fix ref all store/state 0 x y z",
         "variable dx atom x-f_ref[1]", "variable dy atom y-f_ref[2]", "variable dz atom z-f_ref[3]",
-        f"variable fx atom -({K_S}+2*{LAM}*v_dy*v_dy)*v_dx",
-        f"variable fy atom -({K_L}+2*{LAM}*v_dx*v_dx)*v_dy",
+        f"variable fx atom -({K_S}+2*{LAM}*v_dy*v_dy)*v_dx-{C3}*v_dy*v_dy",
+        f"variable fy atom -({K_L}+2*{LAM}*v_dx*v_dx+2*{C3}*v_dx+4*{D4}*v_dy*v_dy)*v_dy",
         f"variable fz atom -{K_L}*v_dz",
-        f"variable exy atom 0.5*{K_S}*v_dx*v_dx+0.5*{K_L}*v_dy*v_dy+{LAM}*v_dx*v_dx*v_dy*v_dy",
+        f"variable exy atom 0.5*{K_S}*v_dx*v_dx+0.5*{K_L}*v_dy*v_dy+{LAM}*v_dx*v_dx*v_dy*v_dy"
+        f"+{C3}*v_dx*v_dy*v_dy+{D4}*v_dy^4",
         f"variable e atom v_exy+0.5*{K_L}*v_dz*v_dz",
         "fix nve all nve",
         f"fix q all qtb temp {TEMP} damp {damp} seed {seed} f_max {f_max} N_f {n_f} {qtb_extra}",

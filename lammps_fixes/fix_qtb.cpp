@@ -222,6 +222,8 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
   gamma_r.assign(static_cast<size_t>(ntypes_fix) * m, 1.0 / damp);
   cvv_sum.assign(gamma_r.size(), 0.0);
   cvr_sum.assign(gamma_r.size(), 0.0);
+  cvv_ema.assign(gamma_r.size(), 0.0);
+  cvr_ema.assign(gamma_r.size(), 0.0);
   cvv_last.assign(gamma_r.size(), 0.0);
   cvr_last.assign(gamma_r.size(), 0.0);
   if (spectra_flag && !fdt_file.empty() && comm->me == 0) {
@@ -663,6 +665,10 @@ void FixQTB::process_segment(bigint segment)
   const bool adapt_now = adaptive_flag && nseg_measured > adapt.skip;
   std::vector<double> cvv(m), cvr(m), gr(m), delta;
   std::vector<double> theta = bath->target_spectrum();
+  // moving average for the normalised scheme: spectra measured with a gamma_r long gone would
+  // pin the fixed point to the past
+  const double beta = std::max(1.0 / static_cast<double>(nseg_measured),
+                               1.0 / qfe::kQTBAdaptMemory);
   double num = 0.0, den = 0.0;
   for (int t = 0; t < nt; t++) {
     if (count_all[t] == 0) continue;
@@ -674,6 +680,8 @@ void FixQTB::process_segment(bigint segment)
       cvr_last[o + k] = iall[t * 2 * m + m + k] * unit[2 * t + 1] * norm;
       cvv_sum[o + k] += cvv_last[o + k];
       cvr_sum[o + k] += cvr_last[o + k];
+      cvv_ema[o + k] += beta * (cvv_last[o + k] - cvv_ema[o + k]);
+      cvr_ema[o + k] += beta * (cvr_last[o + k] - cvr_ema[o + k]);
     }
     const double mass = atom->mass[t + 1];
     const double inv = 1.0 / static_cast<double>(nseg_measured);
@@ -693,11 +701,11 @@ void FixQTB::process_segment(bigint segment)
       den += u.mvv2e * mass * gr[k] * cvv[k];
     }
     if (adapt_now) {
-      if (adapt.scheme == qfe::QTB_ADAPT_SIMPLE)
-        for (int k = 0; k < m; k++) {
-          cvv[k] = cvv_last[o + k];
-          cvr[k] = cvr_last[o + k];
-        }
+      const bool simple = adapt.scheme == qfe::QTB_ADAPT_SIMPLE;
+      for (int k = 0; k < m; k++) {
+        cvv[k] = simple ? cvv_last[o + k] : cvv_ema[o + k];
+        cvr[k] = simple ? cvr_last[o + k] : cvr_ema[o + k];
+      }
       qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / damp, theta, adapt, u, delta);
       for (int k = 0; k < m; k++) gamma_r[o + k] = gr[k];
     }
@@ -826,6 +834,8 @@ void FixQTB::write_restart(FILE *fp)
     list.insert(list.end(), cvv_sum.begin(), cvv_sum.end());
     list.insert(list.end(), cvr_sum.begin(), cvr_sum.end());
     list.push_back(fdt_scalar);
+    list.insert(list.end(), cvv_ema.begin(), cvv_ema.end());
+    list.insert(list.end(), cvr_ema.begin(), cvr_ema.end());
     int size = static_cast<int>(list.size() * sizeof(double));
     fwrite(&size, sizeof(int), 1, fp);
     fwrite(list.data(), sizeof(double), list.size(), fp);
@@ -866,6 +876,8 @@ void FixQTB::restart(char *buf)
   cvv_sum.assign(p + n, p + 2 * n);
   cvr_sum.assign(p + 2 * n, p + 3 * n);
   fdt_scalar = p[3 * n];
+  cvv_ema.assign(p + 3 * n + 1, p + 4 * n + 1);
+  cvr_ema.assign(p + 4 * n + 1, p + 5 * n + 1);
   if (bath && adaptive_flag) apply_gamma_r();
 }
 

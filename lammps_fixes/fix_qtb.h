@@ -70,6 +70,7 @@ class FixQTB : public Fix {
   std::vector<double> gamma_r;           // ntypes x (N_f+1), time^-1
   std::vector<double> cvv_sum, cvr_sum;  // sums over measured segments of C_vv, Re C_vR per dof
   std::vector<double> cvv_last, cvr_last;
+  std::vector<double> cvv_ema, cvr_ema;  // moving averages (normalised scheme)
   bigint nseg_measured;      // segments added to the sums
   bigint last_segment;       // index of the last processed segment (-1: none)
   double fdt_scalar;         // sum |Delta_FDT| / sum m gamma_r C_vv (averaged spectra, all types)

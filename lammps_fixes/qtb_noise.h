@@ -210,6 +210,10 @@ class QTBBath {
 /// harmonic system Re C_vR = m gamma C_vv exactly, so gamma_r = gamma is the fixed point.
 enum QTBAdaptScheme { QTB_ADAPT_SIMPLE = 0, QTB_ADAPT_NORMALISED = 1 };
 
+/// Memory (segments) of the moving average of the spectra used by the normalised scheme:
+/// C <- C + beta (C_segment - C), beta = max(1/n_measured, 1/kQTBAdaptMemory).
+constexpr double kQTBAdaptMemory = 10.0;
+
 struct QTBAdaptParameters {
   double rate = 0.1;        // dimensionless adaptation rate per segment
   int skip = 5;             // segments measured before the first adaptation

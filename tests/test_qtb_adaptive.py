@@ -178,3 +178,56 @@ write_dump all custom final.dump id xu yu zu vx vy vz modify sort id format floa
     assert np.array_equal(out[1], out[2]), np.max(np.abs(out[1] - out[2]))
     if free:
         assert np.max(np.abs(out[1][:, 1:4])) > 2 * 12.0
+
+
+def test_ase_adaptive_matches_lammps(tmp_path):
+    """QTBDynamics(adaptive=True) runs the fix's adaptive bookkeeping on the same kernel: the
+    trajectory (27 tethered H atoms, 1000 steps, 25 segments, gamma_r adapting) and the adapted
+    gamma_r equal LAMMPS's (positions to 1e-8 A, gamma_r to 1e-6 relative: the velocities
+    differ from LAMMPS's by round-off before they are recorded)."""
+    from ase import Atoms
+
+    from qfe.ase_calculators import PS, HarmonicTethers, QTBDynamics
+    from qfe.units import MASS_H
+
+    fdt = tmp_path / "fdt.txt"
+    deck = einstein_deck(n_cells=3, temp="50", damp=0.05, f_max=1000.0, n_f=20, seed=5,
+                         extra_qtb=f"{ADAPTIVE} fdt_file {fdt} fdt_every 1")
+    lmp = create_lammps()
+    run_commands(lmp, deck)
+    x0, v0 = gather_sorted(lmp, "x"), gather_sorted(lmp, "v")
+    lmp.command("run 1000")
+    x_lmp = unwrapped_sorted(lmp)
+    lmp.close()
+    gamma_lmp = read_fdt(fdt)[-1][1][:, 1]
+    atoms = Atoms("H27", positions=x0, cell=np.eye(3) * 9.0, pbc=True)
+    atoms.set_masses(np.full(27, MASS_H))
+    atoms.set_velocities(v0 / PS)
+    atoms.calc = HarmonicTethers(5.0, reference_positions=x0)
+    dyn = QTBDynamics(atoms, timestep=0.0005 * PS, temperature_K=50.0, damp=0.05 * PS,
+                      f_max=1000.0 / PS, n_f=20, seed=5, adaptive=True, adapt_skip=2,
+                      adapt_rate=0.2)
+    dyn.run(1000)
+    assert dyn.fdt.nseg_measured == read_fdt(fdt)[-1][0]["segments_measured"]
+    np.testing.assert_allclose(dyn.fdt.gamma_r[0], gamma_lmp, rtol=1e-6)
+    assert np.max(np.abs(gamma_lmp / 20.0 - 1)) > 1e-3
+    dx = np.max(np.abs(atoms.get_positions() - x_lmp))
+    print("ASE vs LAMMPS adaptive: max |dx| =", dx)
+    assert dx < 1e-8
+
+
+def test_ase_adaptive_bad_values():
+    from ase import Atoms
+
+    from qfe.ase_calculators import PS, HarmonicTethers, QTBDynamics
+
+    atoms = Atoms("H2", positions=[[0, 0, 0], [1, 0, 0]], cell=np.eye(3) * 5, pbc=True)
+    atoms.calc = HarmonicTethers(1.0)
+    kw = dict(timestep=0.0005 * PS, temperature_K=50.0, adaptive=True)
+    for bad, match in [(dict(adapt_rate=0.0), "adapt_rate must be > 0, got 0.0"),
+                       (dict(adapt_skip=-1), "adapt_skip must be an integer >= 0, got -1"),
+                       (dict(adapt_min=2.0), r"adapt_min .* must be in \(0, 1\], got 2.0"),
+                       (dict(adapt_scheme="fancy"), "adapt_scheme must be 'simple' or"),
+                       (dict(fdt_every=0), "fdt_every must be a positive integer, got 0")]:
+        with pytest.raises(ValueError, match=match):
+            QTBDynamics(atoms, **kw, **bad)

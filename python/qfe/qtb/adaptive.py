@@ -30,6 +30,7 @@ __all__ = ["AdaptiveSpectra", "SCHEMES"]
 
 SCHEMES = ("simple", "normalised")
 _NO_SEGMENT = -(2 ** 31)
+ADAPT_MEMORY = 10.0      # kQTBAdaptMemory of the kernel (segments)
 
 
 def _llround(x: np.ndarray) -> np.ndarray:
@@ -82,6 +83,8 @@ class AdaptiveSpectra:
         self.gamma_r = np.full((self.ntypes, m), self.gamma)
         self.cvv_sum = np.zeros((self.ntypes, m))
         self.cvr_sum = np.zeros((self.ntypes, m))
+        self.cvv_ema = np.zeros((self.ntypes, m))
+        self.cvr_ema = np.zeros((self.ntypes, m))
         self.nseg_measured = 0
         self.last_segment = -1
         self.fdt_scalar = 0.0
@@ -178,6 +181,7 @@ class AdaptiveSpectra:
         theta = kernel.spectrum()[1]
         gains = np.array([interval_average_gain(k, nf, kernel.alpha) for k in range(m)])
         kmax = adapt_k_max(nf, kernel.alpha)
+        beta = max(1.0 / float(self.nseg_measured), 1.0 / ADAPT_MEMORY)
         num = den = 0.0
         for t in range(self.ntypes):
             if counts[t] == 0:
@@ -190,6 +194,8 @@ class AdaptiveSpectra:
             cvr_last = isum[1].astype(np.float64) * unit[t, 1] * norm
             self.cvv_sum[t] += cvv_last
             self.cvr_sum[t] += cvr_last
+            self.cvv_ema[t] += beta * (cvv_last - self.cvv_ema[t])
+            self.cvr_ema[t] += beta * (cvr_last - self.cvr_ema[t])
             inv = 1.0 / float(self.nseg_measured)
             cvv, cvr = self.cvv_sum[t] * inv, self.cvr_sum[t] * inv
             mass = self.type_masses[t]
@@ -201,6 +207,8 @@ class AdaptiveSpectra:
             if adapt_now:
                 if self.scheme == "simple":
                     cvv, cvr = cvv_last, cvr_last
+                else:
+                    cvv, cvr = self.cvv_ema[t], self.cvr_ema[t]
                 self.gamma_r[t], _, _ = adapt_gamma(self.gamma_r[t], cvv, cvr, mass, self.gamma,
                                                     theta, self.rate, self.min_ratio,
                                                     self.scheme, kernel.units, k_max=kmax)
