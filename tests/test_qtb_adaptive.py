@@ -41,8 +41,9 @@ def test_harmonic_system_obeys_fdt(tmp_path, adaptive):
     averaged FDT deviation sum|Delta|/sum m gamma_r C_vv (f_q[7]) is at the noise level, its
     signed sum below 1 %, Re C_vR = m gamma_r C_vv within 3 % in the bins around the mode, and
     with adaptive yes gamma_r
-    stays at gamma = 50/ps: C_vv-weighted mean within 2 %, every bin below 0.8 of the cutoff
-    within 25 % (bins far from the mode carry little velocity power and so the most noise)."""
+    stays at gamma = 50/ps: C_vv-weighted mean within 2 %, every bin with at least 5 % of the
+    peak velocity power within 10 % (bins far from the mode carry little power and the most
+    noise)."""
     fdt = tmp_path / "fdt.txt"
     lmp = create_lammps()
     run_commands(lmp, einstein_deck(n_cells=8, temp="100", damp=0.02, f_max=1000.0, n_f=50,
@@ -74,8 +75,11 @@ def test_harmonic_system_obeys_fdt(tmp_path, adaptive):
     else:
         weighted = np.sum(gamma_r * cvv) / np.sum(cvv) / gamma
         assert weighted == pytest.approx(1.0, abs=0.02)
-        low = w < 0.8 * w.max()
-        assert np.all(np.abs(gamma_r[low] / gamma - 1) < 0.25)
+        # where the velocity has power gamma_r stays within 10 % of gamma; elsewhere it walks
+        # with the noise of the moving-average spectra (no mode there to feel it)
+        powered = cvv > 0.05 * cvv.max()
+        assert powered.sum() >= 5
+        assert np.all(np.abs(gamma_r[powered] / gamma - 1) < 0.1)
 
 
 ADAPTIVE = "adaptive yes adapt_skip 2 adapt_rate 0.2"
