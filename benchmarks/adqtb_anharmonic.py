@@ -9,8 +9,12 @@ diagonalisation (converged to 1e-5 relative between 30x50 and 40x60 points).  LA
 copies (fix addforce with atom-style variables) with plain QTB, with `deconvolution yes`, and
 with `adaptive yes deconvolution yes`, and prints the deviations per mode.
 
-Run:  .venv/bin/python benchmarks/adqtb_anharmonic.py [--steps N] [--atoms-per-side n]
-Writes benchmarks/results/adqtb_anharmonic.txt.
+A second model, "fermi" (w_s = 300 = 2 w_l, V = 1/2 k_s x^2 + 1/2 k_l y^2 + c x y^2 + d y^4,
+c = 5 eV/A^3, d = 2 eV/A^4), is a Fermi resonance, the classic case of strong leakage.
+
+Run:  .venv/bin/python benchmarks/adqtb_anharmonic.py [--model quartic|fermi] [--damp ps]
+      [--steps N] [--atoms-per-side n]
+Writes benchmarks/results/adqtb_anharmonic_<model>.txt.
 """
 
 from __future__ import annotations
@@ -121,13 +125,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=200000)
     ap.add_argument("--atoms-per-side", type=int, default=8)
+    ap.add_argument("--model", choices=sorted(MODELS), default="quartic")
+    ap.add_argument("--damp", type=float, default=0.5, help="ps")
     args = ap.parse_args()
+    set_model(args.model)
     t0 = time.time()
     exact = exact_averages()
-    out = [f"# adQTB on the stiff/soft coupled model, T = {TEMP} K, H mass, w_s = {W_S}, "
-           f"w_l = {W_L} rad/ps, lam = {LAM} eV/A^4; {args.atoms_per_side ** 3} atoms, "
-           f"{args.steps} steps of 0.5 fs (+20 % equilibration), damp 0.5 ps, f_max 200 THz, "
-           "N_f 100",
+    out = [f"# model {args.model}: T = {TEMP} K, H mass, w_s = {W_S}, w_l = {W_L} rad/ps, "
+           f"lam = {LAM} eV/A^4, c = {C3} eV/A^3, d = {D4} eV/A^4; {args.atoms_per_side ** 3} "
+           f"atoms, {args.steps} steps of 0.5 fs (+20 % equilibration), damp {args.damp} ps, "
+           "f_max 200 THz, N_f 100",
            f"exact (DVR): K_x {exact['K_x']:.6f}  K_y {exact['K_y']:.6f}  V {exact['V']:.6f} eV"
            f"  [harmonic: K_x {HBAR * W_S / 4 / math.tanh(HBAR * W_S / (2 * KB * TEMP)):.6f}"
            f"  K_y {HBAR * W_L / 4 / math.tanh(HBAR * W_L / (2 * KB * TEMP)):.6f}]"]
@@ -135,7 +142,7 @@ def main() -> None:
     for label, extra in [("plain QTB", ""), ("QTB + deconvolution", "deconvolution yes"),
                          ("adQTB + deconvolution", "deconvolution yes adaptive yes")]:
         t1 = time.time()
-        md = md_averages(extra, args.steps, n=args.atoms_per_side)
+        md = md_averages(extra, args.steps, n=args.atoms_per_side, damp=args.damp)
         line = f"{label:24s}" + "".join(
             f"  {k} {md[k][0] / exact[k] - 1:+.2%} +- {md[k][1] / exact[k]:.2%}"
             for k in ("K_x", "K_y", "V")) + f"   ({time.time() - t1:.0f} s)"
@@ -144,7 +151,7 @@ def main() -> None:
     out.append(f"# total {time.time() - t0:.0f} s")
     res = Path(__file__).resolve().parent / "results"
     res.mkdir(exist_ok=True)
-    (res / "adqtb_anharmonic.txt").write_text("\n".join(out) + "\n")
+    (res / f"adqtb_anharmonic_{args.model}.txt").write_text("\n".join(out) + "\n")
 
 
 if __name__ == "__main__":
