@@ -94,8 +94,9 @@ class _Bath:
     """The kernel bath in ASE units: parameters, atom IDs, temperature ramp, zeroing and the
     energy tally shared by :class:`QTBCalculator` and :class:`QTBDynamics`."""
 
-    def __init__(self, timestep, temperature_K, damp, f_max, n_f, seed, zero):
-        from qfe.qtb.noise_kernel import QTBBath, lammps_metal_units
+    def __init__(self, timestep, temperature_K, damp, f_max, n_f, seed, zero,
+                 deconvolution=False):
+        from qfe.qtb.noise_kernel import QTBBath, deconvolution_code, lammps_metal_units
 
         self.t_start, self.t_stop = _temperatures(temperature_K)
         self.timestep = _positive_time("timestep", timestep, "e.g. 1 * ase.units.fs")
@@ -115,12 +116,15 @@ class _Bath:
         if isinstance(seed, bool) or not isinstance(seed, Integral) or not 1 <= seed <= 2**32 - 1:
             raise ValueError(f"seed must be an integer in [1, 4294967295], got {seed!r}")
         self.n_f, self.seed, self.zero = int(n_f), int(seed), bool(zero)
+        deconvolution_code(deconvolution)           # ValueError naming a bad value
+        self.deconvolution = deconvolution
 
         units = lammps_metal_units()
         self.ps = math.sqrt(units.ftm2v)            # == PS (checked by the tests)
         self.kernel = QTBBath(temperature=self.t_start, damp=self.damp / self.ps,
                               f_max=self.f_max * self.ps, n_f=self.n_f, seed=self.seed,
-                              timestep=self.timestep / self.ps, units=units)
+                              timestep=self.timestep / self.ps, units=units,
+                              deconvolution=deconvolution)
         self.alpha = self.kernel.alpha
         self.run_begin = self.run_end = 0
         # energy tally (eV): work of the bath on the atoms, and the last step's power * dt basis
@@ -135,13 +139,43 @@ class _Bath:
         return self.t_start + (s - self.run_begin) / (self.run_end - self.run_begin) * (
             self.t_stop - self.t_start)
 
+    spectra = None      # qfe.qtb.adaptive.AdaptiveSpectra with adaptive QTB / FDT diagnostic
+
+    def enable_spectra(self, numbers, masses, **options) -> None:
+        """Adaptive QTB / FDT diagnostic (``options`` of AdaptiveSpectra); atom types are the
+        atomic numbers, each of which must have one mass."""
+        from qfe.qtb.adaptive import AdaptiveSpectra
+
+        numbers = np.asarray(numbers)
+        kinds, types = np.unique(numbers, return_inverse=True)
+        type_masses = np.zeros(kinds.size)
+        for t in range(kinds.size):
+            m = np.unique(np.asarray(masses)[types == t])
+            if m.size != 1:
+                raise ValueError(f"adaptive QTB adapts per atom type: atoms with atomic number "
+                                 f"{kinds[t]} must share one mass (got {m.tolist()})")
+            type_masses[t] = m[0]
+        self.spectra = AdaptiveSpectra(self.kernel, types, type_masses, **options)
+
+    def record_velocity(self, step: int, velocities) -> None:
+        """Full-step velocities (A/ASE time) at the end of MD step `step`."""
+        if self.spectra is not None:
+            self.spectra.record_velocity(step, np.asarray(velocities, dtype=float) * self.ps)
+
     def forces(self, step: int, masses, velocities) -> np.ndarray:
         """Bath force (eV/A, (n, 3)) at MD step `step` for velocities in A/ASE time."""
         n = len(masses)
         self.kernel.temperature = self.target_temperature(self.kernel.noise_index(step)
                                                           * self.alpha)
-        f = self.kernel.forces(int(step), np.arange(1, n + 1), masses,
-                               np.asarray(velocities, dtype=float) * self.ps)
+        if self.spectra is None:
+            f = self.kernel.forces(int(step), np.arange(1, n + 1), masses,
+                                   np.asarray(velocities, dtype=float) * self.ps)
+        else:
+            self.spectra.before_forces(int(step))
+            f, random = self.kernel.forces_and_random(
+                int(step), np.arange(1, n + 1), masses,
+                np.asarray(velocities, dtype=float) * self.ps, self.spectra.slots)
+            self.spectra.record_random(int(step), random)
         if self.zero and n:
             # like fix qtb zero yes: subtract the mean, keep float32 values
             f = (f - f.sum(axis=0) / n).astype(np.float32).astype(np.float64)
@@ -165,7 +199,8 @@ class _Bath:
     def describe(self) -> dict:
         return {"temperature_K": (self.t_start, self.t_stop) if self.t_stop != self.t_start
                 else self.t_start, "damp": self.damp, "f_max": self.f_max, "n_f": self.n_f,
-                "seed": self.seed, "zero": self.zero, "alpha": self.alpha}
+                "seed": self.seed, "zero": self.zero, "deconvolution": self.deconvolution,
+                "alpha": self.alpha}
 
 
 class QTBCalculator(Calculator):
@@ -190,6 +225,7 @@ class QTBCalculator(Calculator):
     n_f : frequency grid size N_f (the filter has 2 N_f taps), default 100
     seed : positive integer below 2^32, default 880302
     zero : remove the net bath force every step (fix qtb ``zero yes``), default False
+    deconvolution : fix qtb ``deconvolution``: False (default), True/'kinetic' or 'potential'
     ramp_steps : length of the temperature ramp in steps (required for a ramp)
     first_step : MD step number of the first force evaluation (default 0)
 
@@ -213,13 +249,13 @@ class QTBCalculator(Calculator):
 
     def __init__(self, calc=None, *, timestep, temperature_K, damp=DEFAULT_DAMP,
                  f_max=DEFAULT_F_MAX, n_f=DEFAULT_N_F, seed=DEFAULT_SEED, zero=False,
-                 ramp_steps=None, first_step=0, **kwargs):
+                 deconvolution=False, ramp_steps=None, first_step=0, **kwargs):
         if calc is None or not hasattr(calc, "get_property"):
             raise ValueError("QTBCalculator needs the ASE calculator of the potential energy "
                              f"surface as its first argument (got {calc!r})")
         super().__init__(**kwargs)
         self.calc = calc
-        self.bath = _Bath(timestep, temperature_K, damp, f_max, n_f, seed, zero)
+        self.bath = _Bath(timestep, temperature_K, damp, f_max, n_f, seed, zero, deconvolution)
         if self.bath.t_stop != self.bath.t_start:
             if isinstance(ramp_steps, bool) or not isinstance(ramp_steps, Integral) \
                     or ramp_steps < 1:
@@ -303,6 +339,13 @@ class QTBDynamics(MolecularDynamics):
     n_f : frequency grid size N_f, default 100
     seed : positive integer below 2^32, default 880302
     zero : remove the net bath force every step, default False
+    deconvolution : False (plain QTB, default); True or 'kinetic': the noise spectrum is
+        deconvolved so that the friction-broadened kinetic energy of each harmonic mode is
+        exact (fix qtb ``deconvolution yes``); 'potential': its potential energy instead
+    adaptive : adaptive QTB per atomic number (fix qtb ``adaptive yes``), default False
+    adapt_rate, adapt_skip, adapt_min, adapt_scheme, fdt_file, fdt_every : as the fix qtb
+        keywords of the same names (defaults 0.1, 5, 0.01, 'normalised', None, 10); with
+        ``fdt_file`` (or ``adaptive``) :attr:`fdt` holds the spectra, gamma_r and Delta_FDT
     trajectory, logfile, loginterval : as for any ASE MolecularDynamics
 
     The first step of the first run computes the bath force with the current (full-step)
@@ -313,15 +356,29 @@ class QTBDynamics(MolecularDynamics):
     """
 
     def __init__(self, atoms, timestep, temperature_K=None, damp=DEFAULT_DAMP,
-                 f_max=DEFAULT_F_MAX, n_f=DEFAULT_N_F, seed=DEFAULT_SEED, zero=False, **kwargs):
+                 f_max=DEFAULT_F_MAX, n_f=DEFAULT_N_F, seed=DEFAULT_SEED, zero=False,
+                 deconvolution=False, adaptive=False, adapt_rate=0.1, adapt_skip=5,
+                 adapt_min=0.01, adapt_scheme="normalised", fdt_file=None, fdt_every=10,
+                 **kwargs):
         if getattr(atoms, "calc", None) is None:
             raise ValueError("QTBDynamics: the atoms have no calculator; attach the potential "
                              "first (atoms.calc = ...)")
         check_masses(atoms)
-        self.bath = _Bath(timestep, temperature_K, damp, f_max, n_f, seed, zero)
+        self.bath = _Bath(timestep, temperature_K, damp, f_max, n_f, seed, zero, deconvolution)
+        if adaptive or fdt_file is not None:
+            self.bath.enable_spectra(atoms.numbers, check_masses(atoms), adaptive=bool(adaptive),
+                                     rate=adapt_rate, skip=adapt_skip, min_ratio=adapt_min,
+                                     scheme=adapt_scheme, fdt_file=fdt_file,
+                                     fdt_every=fdt_every)
         self._bath_force = None
         self._bath_step = None
         super().__init__(atoms, timestep, **kwargs)
+
+    @property
+    def fdt(self):
+        """The adaptive-QTB state (:class:`qfe.qtb.adaptive.AdaptiveSpectra`: gamma_r in 1/ps,
+        averaged spectra, ``delta_fdt(t)``, ``fdt_scalar``), or None."""
+        return self.bath.spectra
 
     @property
     def energy_to_bath(self) -> float:
@@ -379,4 +436,5 @@ class QTBDynamics(MolecularDynamics):
         atoms.set_momenta(atoms.get_momenta() + 0.5 * self.dt * forces)
         self._bath_force, self._bath_step = bath, step
         self.bath.tally_step(bath, atoms.get_velocities())
+        self.bath.record_velocity(step, atoms.get_velocities())
         return forces

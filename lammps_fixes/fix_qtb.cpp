@@ -3,7 +3,7 @@
 
    Syntax and defaults follow LAMMPS's QTB package:
      fix ID group qtb [temp T | temp Tstart Tstop] [damp D] [seed S] [f_max F] [N_f N]
-                      [zero yes|no]
+                      [zero yes|no] [deconvolution no|yes|kinetic|potential]
    The physics lives in qtb_noise.{h,cpp}; this file adapts it to LAMMPS.
 
    Design notes
@@ -24,8 +24,6 @@
 
 #include "fix_qtb.h"
 
-#include "qtb_noise.h"
-
 #include "atom.h"
 #include "comm.h"
 #include "compute.h"
@@ -37,7 +35,9 @@
 #include "update.h"
 #include "utils.h"
 
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -46,8 +46,10 @@ using namespace LAMMPS_NS;
 using namespace FixConst;
 
 namespace {
-constexpr double kRestartVersion = 1.0;
+constexpr double kRestartVersion = 2.0;
 constexpr int kRestartGlobalSize = 9;
+constexpr int kRestartAdaptiveHeader = 6;    // deconvolution, adaptive, ntypes, N_f+1, nseg, last
+constexpr int32_t kNoSegment = INT32_MIN;
 constexpr int kRestartPeratomValues = 3;
 }    // namespace
 
@@ -64,6 +66,13 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
   f_max = 200.0;
   n_f = 100;
   zero_flag = 0;
+  deconvolution = qfe::QTB_DECONV_NONE;
+  adaptive_flag = 0;
+  fdt_every = 10;
+  fdt_fp = nullptr;
+  nseg_measured = 0;
+  last_segment = -1;
+  fdt_scalar = 0.0;
 
   int iarg = 3;
   auto need_value = [&](const char *keyword) {
@@ -111,18 +120,82 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
         error->all(FLERR, "Fix qtb N_f must be a positive integer (got '{}')", arg[iarg + 1]);
       n_f = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
       if (n_f < 1) error->all(FLERR, "Fix qtb N_f must be a positive integer (got {})", n_f);
-      if (n_f > 100000) error->all(FLERR, "Fix qtb N_f = {} is unreasonably large", n_f);
+      if (n_f > qfe::kQTBMaxNf)
+        error->all(FLERR, "Fix qtb N_f = {} is unreasonably large (at most {})", n_f,
+                   qfe::kQTBMaxNf);
       iarg += 2;
     } else if (key == "zero") {
       need_value("zero");
       zero_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp);
       iarg += 2;
+    } else if (key == "deconvolution") {
+      need_value("deconvolution");
+      const std::string value = arg[iarg + 1];
+      if (value == "no")
+        deconvolution = qfe::QTB_DECONV_NONE;
+      else if (value == "yes" || value == "kinetic")
+        deconvolution = qfe::QTB_DECONV_KINETIC;
+      else if (value == "potential")
+        deconvolution = qfe::QTB_DECONV_POTENTIAL;
+      else
+        error->all(FLERR, "Fix qtb deconvolution must be no, yes, kinetic or potential (got '{}')",
+                   value);
+      iarg += 2;
+    } else if (key == "adaptive") {
+      need_value("adaptive");
+      adaptive_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp);
+      iarg += 2;
+    } else if (key == "adapt_rate") {
+      need_value("adapt_rate");
+      adapt.rate = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (!(adapt.rate > 0.0) || !std::isfinite(adapt.rate))
+        error->all(FLERR, "Fix qtb adapt_rate must be > 0 (got {})", adapt.rate);
+      iarg += 2;
+    } else if (key == "adapt_skip") {
+      need_value("adapt_skip");
+      if (!utils::is_integer(arg[iarg + 1]) || utils::inumeric(FLERR, arg[iarg + 1], false, lmp) < 0)
+        error->all(FLERR, "Fix qtb adapt_skip must be an integer >= 0 (got '{}')", arg[iarg + 1]);
+      adapt.skip = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      iarg += 2;
+    } else if (key == "adapt_min") {
+      need_value("adapt_min");
+      adapt.min_ratio = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (!(adapt.min_ratio > 0.0 && adapt.min_ratio <= 1.0))
+        error->all(FLERR, "Fix qtb adapt_min (lower bound of gamma_r/gamma) must be in (0, 1] "
+                          "(got {})", adapt.min_ratio);
+      iarg += 2;
+    } else if (key == "adapt_scheme") {
+      need_value("adapt_scheme");
+      const std::string value = arg[iarg + 1];
+      if (value == "simple")
+        adapt.scheme = qfe::QTB_ADAPT_SIMPLE;
+      else if (value == "normalised" || value == "normalized")
+        adapt.scheme = qfe::QTB_ADAPT_NORMALISED;
+      else
+        error->all(FLERR, "Fix qtb adapt_scheme must be simple or normalised (got '{}')", value);
+      iarg += 2;
+    } else if (key == "fdt_file") {
+      need_value("fdt_file");
+      fdt_file = arg[iarg + 1];
+      iarg += 2;
+    } else if (key == "fdt_every") {
+      need_value("fdt_every");
+      if (!utils::is_integer(arg[iarg + 1]) || utils::inumeric(FLERR, arg[iarg + 1], false, lmp) < 1)
+        error->all(FLERR, "Fix qtb fdt_every must be a positive integer (got '{}')",
+                   arg[iarg + 1]);
+      fdt_every = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      iarg += 2;
     } else {
       error->all(FLERR,
-                 "Fix qtb: unknown keyword '{}' (expected temp, damp, seed, f_max, N_f or zero)",
+                 "Fix qtb: unknown keyword '{}' (expected temp, damp, seed, f_max, N_f, zero, "
+                 "deconvolution, adaptive, adapt_rate, adapt_skip, adapt_min, adapt_scheme, "
+                 "fdt_file or fdt_every)",
                  key);
     }
   }
+  if (deconvolution != qfe::QTB_DECONV_NONE && n_f > qfe::kQTBMaxNfDeconvolution)
+    error->all(FLERR, "Fix qtb deconvolution supports N_f <= {} (got N_f = {})",
+               qfe::kQTBMaxNfDeconvolution, n_f);
 
   if (atom->rmass_flag)
     error->all(FLERR, "Fix qtb requires per-type masses: atom style {} has per-atom masses "
@@ -132,19 +205,41 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
 
   scalar_flag = 1;
   vector_flag = 1;
-  size_vector = 5;
+  size_vector = 7;
   global_freq = 1;
   extscalar = 1;
   extvector = -1;
-  extlist = new int[size_vector]{1, 0, 0, 0, 0};
+  extlist = new int[size_vector]{1, 0, 0, 0, 0, 0, 0};
   ecouple_flag = 1;
   nevery = 1;
   restart_global = 1;
   restart_peratom = 1;
   create_attribute = 1;
 
+  spectra_flag = (adaptive_flag || !fdt_file.empty()) ? 1 : 0;
+  ntypes_fix = atom->ntypes;
+  const int m = n_f + 1;
+  gamma_r.assign(static_cast<size_t>(ntypes_fix) * m, 1.0 / damp);
+  cvv_sum.assign(gamma_r.size(), 0.0);
+  cvr_sum.assign(gamma_r.size(), 0.0);
+  cvv_ema.assign(gamma_r.size(), 0.0);
+  cvr_ema.assign(gamma_r.size(), 0.0);
+  cvv_last.assign(gamma_r.size(), 0.0);
+  cvr_last.assign(gamma_r.size(), 0.0);
+  if (spectra_flag && !fdt_file.empty() && comm->me == 0) {
+    fdt_fp = fopen(fdt_file.c_str(), "w");
+    if (!fdt_fp)
+      error->one(FLERR, "Fix qtb: cannot open fdt_file {}: {}", fdt_file, utils::getsyserror());
+    fmt::print(fdt_fp, "# fix qtb {} FDT diagnostic (docs/fix_qtb.md): per segment block and atom "
+               "type, averaged over the segments measured so far\n# columns: omega "
+               "(rad/time) gamma_r (1/time) Delta_FDT (energy) C_vv (velocity^2*time) Re_C_vR "
+               "(energy)\n", id);
+    fflush(fdt_fp);
+  }
+
   ring_floats = 6 * n_f;
-  row_floats = ring_floats + 3;
+  seg_floats = spectra_flag ? 12 * n_f + 2 : 0;
+  row_floats = ring_floats + 3 + seg_floats;
   exchange_doubles = (row_floats + 1) / 2;
   maxexchange = exchange_doubles;
 
@@ -161,6 +256,7 @@ FixQTB::~FixQTB()
   atom->delete_callback(id, Atom::GROW);
   atom->delete_callback(id, Atom::RESTART);
   memory->destroy(state);
+  if (fdt_fp) fclose(fdt_fp);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -184,12 +280,17 @@ void FixQTB::rebuild_bath()
   p.n_f = n_f;
   p.seed = seed;
   p.dt = update->dt;
+  p.deconvolution = deconvolution;
   qfe::QTBUnits u{force->boltz, force->hplanck, force->mvv2e, force->ftm2v};
   try {
     bath = std::make_unique<qfe::QTBBath>(p, u);
   } catch (const std::invalid_argument &e) {
     // the kernel validates everything; f_max vs dt is the one check that needs the timestep
     error->all(FLERR, "Fix qtb: {}", e.what());
+  }
+  if (adaptive_flag) {
+    bath->set_slots(ntypes_fix);
+    apply_gamma_r();
   }
   if (bath_dt != update->dt) {
     // alpha (noise steps per MD step) may have changed: cached normals no longer line up
@@ -212,6 +313,9 @@ void FixQTB::init()
     else if (!(atom->mass[t] > 0.0))
       error->all(FLERR, "Fix qtb: mass of atom type {} must be > 0 (got {})", t, atom->mass[t]);
 
+  if (atom->ntypes != ntypes_fix)
+    error->all(FLERR, "Fix qtb {}: the number of atom types changed from {} to {}", id,
+               ntypes_fix, atom->ntypes);
   const double dt = update->dt;
   if (0.5 / dt < f_max * (1.0 - 1e-12))
     error->all(FLERR,
@@ -226,6 +330,11 @@ void FixQTB::init()
                    "frequency 1/(2h) = {}, {} filter taps, {} bytes per atom\n",
                    id, bath->alpha(), bath->noise_interval(), bath->cutoff_frequency(),
                    2 * n_f, row_floats * sizeof(float));
+  if (comm->me == 0 && deconvolution != qfe::QTB_DECONV_NONE)
+    utils::logmesg(lmp, "Fix qtb {}: {} spectrum deconvolved for friction gamma = {}, largest "
+                   "relative residual on the grid {:.3g}\n", id,
+                   deconvolution == qfe::QTB_DECONV_KINETIC ? "kinetic-energy" : "potential-energy",
+                   1.0 / damp, bath->deconvolution_residual());
 }
 
 /* ----------------------------------------------------------------------
@@ -302,6 +411,13 @@ void FixQTB::apply_bath(bool setup_call)
   // would change the trajectory)
   const bool reuse = setup_call && (step == force_step);
 
+  // a segment of 2 N_f noise intervals is complete when the first step of the next begins
+  if (spectra_flag && !reuse && n >= 0) {
+    const bigint segment = n / (2 * n_f);
+    if (segment - 1 > last_segment) process_segment(segment - 1);
+  }
+
+  double random[3];
   for (int i = 0; i < nlocal; i++) {
     float *row = state[i];
     if (!(mask[i] & groupbit)) {
@@ -311,7 +427,8 @@ void FixQTB::apply_bath(bool setup_call)
     float *fb = row + ring_floats;
     if (!(reuse && !std::isnan(fb[0]))) {
       bath->update(row, tag[i], ring_index, n);
-      bath->force(row, n, mass[type[i]], v[i], fb);
+      bath->force(row, n, mass[type[i]], v[i], fb, adaptive_flag ? type[i] - 1 : -1, random);
+      if (spectra_flag) accumulate_segment(i, n, v[i], random);
     }
   }
   // rings that were not brought to n (reuse) stay at their index; regenerated on demand
@@ -372,6 +489,7 @@ void FixQTB::end_of_step()
     }
   onestep_local = onestep;
   work_local += onestep * update->dt;
+  if (spectra_flag) accumulate_velocity();
 }
 
 /* ----------------------------------------------------------------------
@@ -401,9 +519,221 @@ double FixQTB::compute_vector(int index)
       return bath ? bath->alpha() : qfe::qtb_alpha(f_max, update->dt);
     case 4:
       return static_cast<double>(row_floats * sizeof(float));
+    case 5:
+      return bath ? bath->deconvolution_residual() : 0.0;
+    case 6:
+      return fdt_scalar;
     default:
       return 0.0;
   }
+}
+
+/* ----------------------------------------------------------------------
+   adaptive QTB: per-atom segment buffers of the velocity seen by the bath (averaged over the
+   alpha steps of each noise interval) and the random force
+------------------------------------------------------------------------- */
+
+void FixQTB::accumulate_segment(int i, bigint n, const double * /*v*/, const double *random)
+{
+  const int L = 2 * n_f;
+  const bigint segment = n / L;
+  const int j = static_cast<int>(n - segment * L);
+  float *buf = state[i] + ring_floats + 3;
+  int32_t meta[2];
+  std::memcpy(meta, buf + 6 * L, sizeof(meta));
+  if (meta[0] != static_cast<int32_t>(segment)) {
+    meta[0] = static_cast<int32_t>(segment);
+    if (j == 0 && n * bath->alpha() == update->ntimestep) {
+      std::memset(buf, 0, sizeof(float) * 6 * L);
+      meta[1] = 0;
+    } else {
+      meta[1] = -1;    // joined (or resumed) mid-segment: not counted for this segment
+    }
+    std::memcpy(buf + 6 * L, meta, sizeof(meta));
+  }
+  if (meta[1] >= 0)
+    for (int c = 0; c < 3; c++) buf[3 * L + c * L + j] = static_cast<float>(random[c]);
+}
+
+/* velocity at the time the force acts: the full-step v(t) of velocity Verlet, averaged over
+   the alpha steps of the noise interval (called from end_of_step) */
+
+void FixQTB::accumulate_velocity()
+{
+  const int L = 2 * n_f;
+  const bigint n = bath->noise_index(update->ntimestep);
+  if (n < 0) return;
+  const bigint segment = n / L;
+  const int j = static_cast<int>(n - segment * L);
+  const float w = 1.0f / static_cast<float>(bath->alpha());
+  double **v = atom->v;
+  for (int i = 0; i < atom->nlocal; i++) {
+    if (!(atom->mask[i] & groupbit)) continue;
+    float *buf = state[i] + ring_floats + 3;
+    int32_t meta[2];
+    std::memcpy(meta, buf + 6 * L, sizeof(meta));
+    if (meta[0] != static_cast<int32_t>(segment) || meta[1] < 0) continue;
+    for (int c = 0; c < 3; c++) buf[c * L + j] += static_cast<float>(v[i][c]) * w;
+    meta[1]++;
+    std::memcpy(buf + 6 * L, meta, sizeof(meta));
+  }
+}
+
+void FixQTB::apply_gamma_r()
+{
+  const int m = n_f + 1;
+  const double gamma = 1.0 / damp;
+  std::vector<double> scale(m);
+  for (int t = 0; t < ntypes_fix; t++) {
+    for (int k = 0; k < m; k++) scale[k] = gamma_r[static_cast<size_t>(t) * m + k] / gamma;
+    bath->set_slot_scale(t, scale);
+  }
+}
+
+/* ----------------------------------------------------------------------
+   spectra of a completed segment, summed over atoms of each type in a rank-independent way
+   (fixed-point integer sums), then the FDT deviation, adaptation and diagnostic
+------------------------------------------------------------------------- */
+
+void FixQTB::process_segment(bigint segment)
+{
+  const int L = 2 * n_f;
+  const int m = n_f + 1;
+  const int nt = ntypes_fix;
+  const int complete = L * bath->alpha();
+  const int *mask = atom->mask;
+  const int *type = atom->type;
+  const int nlocal = atom->nlocal;
+  last_segment = segment;
+
+  // per-atom spectra (kept until the exact sum below)
+  std::vector<int> who;
+  for (int i = 0; i < nlocal; i++) {
+    if (!(mask[i] & groupbit)) continue;
+    int32_t meta[2];
+    std::memcpy(meta, state[i] + ring_floats + 3 + 6 * L, sizeof(meta));
+    if (meta[0] == static_cast<int32_t>(segment) && meta[1] == complete) who.push_back(i);
+  }
+  std::vector<double> spec(who.size() * 2 * m, 0.0);
+  std::vector<double> local_max(2 * nt, 0.0);
+  std::vector<bigint> count(nt, 0), count_all(nt, 0);
+  for (size_t a = 0; a < who.size(); a++) {
+    const int i = who[a];
+    const float *buf = state[i] + ring_floats + 3;
+    double *cvv = spec.data() + a * 2 * m;
+    double *cvr = cvv + m;
+    qfe::qtb_segment_spectra(buf, buf + 3 * L, n_f, cvv, cvr);
+    const int t = type[i] - 1;
+    count[t]++;
+    for (int k = 0; k < m; k++) {
+      local_max[2 * t] = std::max(local_max[2 * t], std::fabs(cvv[k]));
+      local_max[2 * t + 1] = std::max(local_max[2 * t + 1], std::fabs(cvr[k]));
+    }
+  }
+  std::vector<double> global_max(2 * nt, 0.0);
+  MPI_Allreduce(local_max.data(), global_max.data(), 2 * nt, MPI_DOUBLE, MPI_MAX, world);
+  MPI_Allreduce(count.data(), count_all.data(), nt, MPI_LMP_BIGINT, MPI_SUM, world);
+  bigint total = 0;
+  for (int t = 0; t < nt; t++) total += count_all[t];
+  if (total == 0) return;
+
+  // exact, order-independent sums: each value as an integer multiple of 2^-e, |sum| < 2^62
+  std::vector<double> unit(2 * nt, 0.0);
+  for (int q = 0; q < 2 * nt; q++) {
+    const bigint c = count_all[q / 2];
+    if (c > 0 && global_max[q] > 0.0) {
+      int e;
+      std::frexp(global_max[q] * static_cast<double>(c), &e);
+      unit[q] = std::ldexp(1.0, e - 61);
+    }
+  }
+  std::vector<long long> isum(static_cast<size_t>(nt) * 2 * m, 0), iall(isum.size(), 0);
+  for (size_t a = 0; a < who.size(); a++) {
+    const int t = type[who[a]] - 1;
+    const double *cvv = spec.data() + a * 2 * m;
+    for (int k = 0; k < 2 * m; k++) {
+      const double u = unit[2 * t + (k >= m ? 1 : 0)];
+      if (u > 0.0) isum[static_cast<size_t>(t) * 2 * m + k] += std::llround(cvv[k] / u);
+    }
+  }
+  MPI_Allreduce(isum.data(), iall.data(), static_cast<int>(isum.size()), MPI_LONG_LONG, MPI_SUM,
+                world);
+
+  // spectral densities per degree of freedom: (h/L) |x_k|^2 / (3 atoms)
+  const double h = bath->noise_interval();
+  nseg_measured++;
+  const bool adapt_now = adaptive_flag && nseg_measured > adapt.skip;
+  std::vector<double> cvv(m), cvr(m), gr(m), delta;
+  std::vector<double> theta = bath->target_spectrum();
+  // moving average for the normalised scheme: spectra measured with a gamma_r long gone would
+  // pin the fixed point to the past
+  const double beta = std::max(1.0 / static_cast<double>(nseg_measured),
+                               1.0 / qfe::kQTBAdaptMemory);
+  double num = 0.0, den = 0.0;
+  for (int t = 0; t < nt; t++) {
+    if (count_all[t] == 0) continue;
+    const double norm = h / (static_cast<double>(L) * 3.0 * static_cast<double>(count_all[t]));
+    const size_t o = static_cast<size_t>(t) * m;
+    for (int k = 0; k < m; k++) {
+      cvv_last[o + k] = iall[t * 2 * m + k] * unit[2 * t] * norm /
+          qfe::qtb_interval_average_gain(k, n_f, bath->alpha());
+      cvr_last[o + k] = iall[t * 2 * m + m + k] * unit[2 * t + 1] * norm;
+      cvv_sum[o + k] += cvv_last[o + k];
+      cvr_sum[o + k] += cvr_last[o + k];
+      cvv_ema[o + k] += beta * (cvv_last[o + k] - cvv_ema[o + k]);
+      cvr_ema[o + k] += beta * (cvr_last[o + k] - cvr_ema[o + k]);
+    }
+    const double mass = atom->mass[t + 1];
+    const double inv = 1.0 / static_cast<double>(nseg_measured);
+    for (int k = 0; k < m; k++) {
+      gr[k] = gamma_r[o + k];
+      cvv[k] = cvv_sum[o + k] * inv;
+      cvr[k] = cvr_sum[o + k] * inv;
+    }
+    // diagnostic on the averaged spectra (no step)
+    adapt.k_max = qfe::qtb_adapt_k_max(n_f, bath->alpha());
+    qfe::QTBAdaptParameters probe = adapt;
+    probe.rate = 0.0;
+    qfe::QTBUnits u{force->boltz, force->hplanck, force->mvv2e, force->ftm2v};
+    qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / damp, theta, probe, u, delta);
+    for (int k = 0; k <= adapt.k_max; k++) {
+      num += std::fabs(delta[k]);
+      den += u.mvv2e * mass * gr[k] * cvv[k];
+    }
+    if (adapt_now) {
+      const bool simple = adapt.scheme == qfe::QTB_ADAPT_SIMPLE;
+      for (int k = 0; k < m; k++) {
+        cvv[k] = simple ? cvv_last[o + k] : cvv_ema[o + k];
+        cvr[k] = simple ? cvr_last[o + k] : cvr_ema[o + k];
+      }
+      qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / damp, theta, adapt, u, delta);
+      for (int k = 0; k < m; k++) gamma_r[o + k] = gr[k];
+    }
+  }
+  fdt_scalar = den > 0.0 ? num / den : 0.0;
+  if (adapt_now) apply_gamma_r();
+  if (fdt_fp && nseg_measured % fdt_every == 0) write_fdt(segment);
+}
+
+void FixQTB::write_fdt(bigint segment)
+{
+  const int m = n_f + 1;
+  const auto w = bath->angular_grid();
+  const double inv = 1.0 / static_cast<double>(nseg_measured);
+  for (int t = 0; t < ntypes_fix; t++) {
+    const size_t o = static_cast<size_t>(t) * m;
+    const double mass = atom->mass[t + 1];
+    fmt::print(fdt_fp, "# segment {} step {} type {} segments_measured {} fdt_scalar {:.6g}\n",
+               segment, update->ntimestep, t + 1, nseg_measured, fdt_scalar);
+    for (int k = 0; k < m; k++) {
+      const double cvv = cvv_sum[o + k] * inv, cvr = cvr_sum[o + k] * inv;
+      const double delta = force->mvv2e * mass * gamma_r[o + k] * cvv - cvr;
+      fmt::print(fdt_fp, "{:.10g} {:.10g} {:.10g} {:.10g} {:.10g}\n", w[k], gamma_r[o + k],
+                 delta, cvv, cvr);
+    }
+    fmt::print(fdt_fp, "\n");
+  }
+  fflush(fdt_fp);
 }
 
 /* ----------------------------------------------------------------------
@@ -456,6 +786,10 @@ void FixQTB::set_arrays(int i)
   // a new atom: nothing cached, no stored force
   qfe::QTBBath::invalidate(state[i]);
   for (int c = 0; c < 3; c++) state[i][ring_floats + c] = std::nanf("");
+  if (spectra_flag) {
+    const int32_t meta[2] = {kNoSegment, -1};
+    std::memcpy(state[i] + ring_floats + 3 + 12 * n_f, meta, sizeof(meta));
+  }
 }
 
 int FixQTB::pack_exchange(int i, double *buf)
@@ -481,18 +815,30 @@ void FixQTB::write_restart(FILE *fp)
   double local[2] = {work_local, onestep_local}, all[2];
   MPI_Allreduce(local, all, 2, MPI_DOUBLE, MPI_SUM, world);
   if (comm->me == 0) {
-    double list[kRestartGlobalSize] = {kRestartVersion,
-                                       all[0],
-                                       all[1],
-                                       static_cast<double>(force_step),
-                                       static_cast<double>(seed),
-                                       static_cast<double>(n_f),
-                                       damp,
-                                       f_max,
-                                       t_stop};
-    int size = kRestartGlobalSize * sizeof(double);
+    std::vector<double> list = {kRestartVersion,
+                                all[0],
+                                all[1],
+                                static_cast<double>(force_step),
+                                static_cast<double>(seed),
+                                static_cast<double>(n_f),
+                                damp,
+                                f_max,
+                                t_stop,
+                                static_cast<double>(deconvolution),
+                                static_cast<double>(adaptive_flag),
+                                static_cast<double>(ntypes_fix),
+                                static_cast<double>(n_f + 1),
+                                static_cast<double>(nseg_measured),
+                                static_cast<double>(last_segment)};
+    list.insert(list.end(), gamma_r.begin(), gamma_r.end());
+    list.insert(list.end(), cvv_sum.begin(), cvv_sum.end());
+    list.insert(list.end(), cvr_sum.begin(), cvr_sum.end());
+    list.push_back(fdt_scalar);
+    list.insert(list.end(), cvv_ema.begin(), cvv_ema.end());
+    list.insert(list.end(), cvr_ema.begin(), cvr_ema.end());
+    int size = static_cast<int>(list.size() * sizeof(double));
     fwrite(&size, sizeof(int), 1, fp);
-    fwrite(list, sizeof(double), kRestartGlobalSize, fp);
+    fwrite(list.data(), sizeof(double), list.size(), fp);
   }
 }
 
@@ -502,18 +848,50 @@ void FixQTB::restart(char *buf)
   if (list[0] != kRestartVersion)
     error->all(FLERR, "Fix qtb: restart data of version {} cannot be read (expected {})",
                list[0], kRestartVersion);
+  // the stored bath must be the one this fix line describes
+  std::string differ;
+  auto check = [&](const char *name, double stored, double now) {
+    if (stored != now) differ += fmt::format(" {} (restart {}, fix line {})", name, stored, now);
+  };
+  check("seed", list[4], static_cast<double>(seed));
+  check("N_f", list[5], n_f);
+  check("damp", list[6], damp);
+  check("f_max", list[7], f_max);
+  check("deconvolution", list[kRestartGlobalSize], deconvolution);
+  check("adaptive", list[kRestartGlobalSize + 1], adaptive_flag);
+  check("atom types", list[kRestartGlobalSize + 2], ntypes_fix);
+  if (!differ.empty())
+    error->all(FLERR, "Fix qtb {}: the restart file was written with other parameters:{}", id,
+               differ);
   // the cumulative tally lives on rank 0 after a restart
   work_local = (comm->me == 0) ? list[1] : 0.0;
   onestep_local = (comm->me == 0) ? list[2] : 0.0;
   force_step = static_cast<bigint>(list[3]);
   ring_index = -1;
+  nseg_measured = static_cast<bigint>(list[kRestartGlobalSize + 4]);
+  last_segment = static_cast<bigint>(list[kRestartGlobalSize + 5]);
+  const size_t n = gamma_r.size();
+  const double *p = list + kRestartGlobalSize + kRestartAdaptiveHeader;
+  gamma_r.assign(p, p + n);
+  cvv_sum.assign(p + n, p + 2 * n);
+  cvr_sum.assign(p + 2 * n, p + 3 * n);
+  fdt_scalar = p[3 * n];
+  cvv_ema.assign(p + 3 * n + 1, p + 4 * n + 1);
+  cvr_ema.assign(p + 4 * n + 1, p + 5 * n + 1);
+  if (bath && adaptive_flag) apply_gamma_r();
 }
 
 int FixQTB::pack_restart(int i, double *buf)
 {
-  buf[0] = kRestartPeratomValues + 1;
+  const int size = size_restart(i);
+  buf[0] = size;
   for (int c = 0; c < 3; c++) buf[1 + c] = state[i][ring_floats + c];
-  return kRestartPeratomValues + 1;
+  if (spectra_flag) {
+    buf[size - 1] = 0.0;
+    std::memcpy(buf + 1 + kRestartPeratomValues, state[i] + ring_floats + 3,
+                sizeof(float) * seg_floats);
+  }
+  return size;
 }
 
 void FixQTB::unpack_restart(int nlocal, int nth)
@@ -523,15 +901,19 @@ void FixQTB::unpack_restart(int nlocal, int nth)
   for (int k = 0; k < nth; k++) m += static_cast<int>(extra[nlocal][m]);
   m++;
   qfe::QTBBath::invalidate(state[nlocal]);
-  for (int c = 0; c < 3; c++) state[nlocal][ring_floats + c] = static_cast<float>(extra[nlocal][m++]);
+  for (int c = 0; c < 3; c++)
+    state[nlocal][ring_floats + c] = static_cast<float>(extra[nlocal][m + c]);
+  if (spectra_flag)
+    std::memcpy(state[nlocal] + ring_floats + 3, &extra[nlocal][m + kRestartPeratomValues],
+                sizeof(float) * seg_floats);
 }
 
 int FixQTB::size_restart(int /*nlocal*/)
 {
-  return kRestartPeratomValues + 1;
+  return kRestartPeratomValues + 1 + (seg_floats + 1) / 2;
 }
 
 int FixQTB::maxsize_restart()
 {
-  return kRestartPeratomValues + 1;
+  return size_restart(0);
 }

@@ -11,11 +11,13 @@
 
 #include "fix.h"
 
+#include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
-namespace qfe {
-class QTBBath;
-}
+#include "qtb_noise.h"
+
 
 namespace LAMMPS_NS {
 
@@ -54,6 +56,24 @@ class FixQTB : public Fix {
   int n_f;                   // frequency grid size: the filter has 2 N_f taps
   bigint seed;
   int zero_flag;             // 1: remove the net bath force on the group every step
+  int deconvolution;         // qfe::QTBDeconvolution
+
+  // adaptive QTB and the FDT diagnostic (docs/fix_qtb.md)
+  int adaptive_flag;
+  qfe::QTBAdaptParameters adapt;
+  std::string fdt_file;
+  int fdt_every;             // write the diagnostic every fdt_every segments
+  FILE *fdt_fp;
+  int spectra_flag;          // per-atom segment buffers kept (adaptive or fdt_file)
+  int seg_floats;            // 12 N_f + 2: v and random-force buffers, segment id and count
+  int ntypes_fix;            // number of atom types at creation
+  std::vector<double> gamma_r;           // ntypes x (N_f+1), time^-1
+  std::vector<double> cvv_sum, cvr_sum;  // sums over measured segments of C_vv, Re C_vR per dof
+  std::vector<double> cvv_last, cvr_last;
+  std::vector<double> cvv_ema, cvr_ema;  // moving averages (normalised scheme)
+  bigint nseg_measured;      // segments added to the sums
+  bigint last_segment;       // index of the last processed segment (-1: none)
+  double fdt_scalar;         // sum |Delta_FDT| / sum m gamma_r C_vv (averaged spectra, all types)
 
   std::unique_ptr<qfe::QTBBath> bath;
   double bath_dt;            // timestep the bath was built for
@@ -76,6 +96,11 @@ class FixQTB : public Fix {
   double target_temperature(bigint step) const;
   void check_overlapping_fixes();
   void rebuild_bath();
+  void accumulate_segment(int i, bigint n, const double *v, const double *random);
+  void accumulate_velocity();
+  void process_segment(bigint segment);
+  void write_fdt(bigint segment);
+  void apply_gamma_r();
 };
 
 }    // namespace LAMMPS_NS

@@ -2,6 +2,7 @@
 
 #include "qtb_noise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -154,11 +155,114 @@ void qtb_validate(const QTBParameters &p)
                                 str(0.5 / p.dt) + " of timestep dt = " + str(p.dt));
   if (p.n_f < 1)
     throw std::invalid_argument("QTB N_f must be a positive integer (got " + str(p.n_f) + ")");
-  if (p.n_f > (1 << 20))
-    throw std::invalid_argument("QTB N_f = " + str(p.n_f) + " is unreasonably large");
+  if (p.n_f > kQTBMaxNf)
+    throw std::invalid_argument("QTB N_f = " + str(p.n_f) + " is unreasonably large (at most " +
+                                str(kQTBMaxNf) + ")");
+  if (p.deconvolution != QTB_DECONV_NONE && p.deconvolution != QTB_DECONV_KINETIC &&
+      p.deconvolution != QTB_DECONV_POTENTIAL)
+    throw std::invalid_argument("QTB deconvolution must be 0 (no), 1 (kinetic) or 2 (potential) "
+                                "(got " + str(p.deconvolution) + ")");
+  if (p.deconvolution != QTB_DECONV_NONE && p.n_f > kQTBMaxNfDeconvolution)
+    throw std::invalid_argument("QTB deconvolution supports N_f <= " +
+                                str(kQTBMaxNfDeconvolution) + " (got N_f = " + str(p.n_f) + ")");
   if (p.seed < 1 || p.seed > 4294967295LL)
     throw std::invalid_argument("QTB seed must be an integer in [1, 4294967295] (got " +
                                 str(p.seed) + ")");
+}
+
+// ---------------------------------------------------------------- deconvolution
+
+std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int kind, int alpha,
+                                          double dt)
+{
+  if (n < 1 || !(dw > 0.0) || !(gamma > 0.0) || alpha < 1 || (alpha > 1 && !(dt > 0.0)) ||
+      (kind != QTB_DECONV_KINETIC && kind != QTB_DECONV_POTENTIAL))
+    throw std::invalid_argument("qtb_broadening_matrix: bad arguments");
+  static const double gx[4] = {-0.8611363115940526, -0.3399810435848563, 0.3399810435848563,
+                               0.8611363115940526};
+  static const double gw[4] = {0.3478548451374538, 0.6521451548625461, 0.6521451548625461,
+                               0.3478548451374538};
+  const int m = n + 1;
+  const double wc = n * dw;    // cutoff 2 pi/(2h)
+  // image bands up to half the Nyquist frequency of dt: there velocity Verlet still responds
+  // like the continuous-time oscillator (closer to pi/dt it does not)
+  const int bands = std::max(1, std::min(alpha / 2, kQTBImageBands + 1));
+  std::vector<double> b(static_cast<size_t>(m) * m, 0.0);
+  const double g2 = gamma * gamma;
+  for (int i = 0; i < m; ++i) {
+    const double wi = i * dw;
+    const double wi2 = wi * wi;
+    double *row = b.data() + static_cast<size_t>(i) * m;
+    // band 0 is the grid itself; band k > 0 the k-th image of the held force: frequencies
+    // w' in [k wc, (k+1) wc] carry the spectrum of the base frequency (mirrored for odd k)
+    // times sin^2(w_base dt/2)/sin^2(w' dt/2)
+    for (int band = 0; band < bands; ++band) {
+      for (int j = 0; j < n; ++j) {
+        const double lo = band * wc + j * dw;    // cell of w' (before mirroring)
+        const double ua = std::atan(2.0 * (lo - wi) / gamma);
+        const double ub = std::atan(2.0 * (lo + dw - wi) / gamma);
+        const int sub = (band == 0 && (j == i || j + 1 == i)) ? 8 : 4;
+        const double du = (ub - ua) / sub;
+        double left = 0.0, right = 0.0;
+        for (int s = 0; s < sub; ++s) {
+          const double c = ua + (s + 0.5) * du;
+          for (int q = 0; q < 4; ++q) {
+            const double u = c + 0.5 * du * gx[q];
+            const double t = std::tan(u);
+            const double w = wi + 0.5 * gamma * t;
+            const double w2 = w * w;
+            const double d = w2 - wi2;
+            const double num = (kind == QTB_DECONV_KINETIC) ? w2 : wi2;
+            double val = (2.0 / kPi) * gamma * num / (d * d + g2 * w2) * 0.5 * gamma *
+                (1.0 + t * t) * 0.5 * du * gw[q];
+            double x = (w - lo) / dw;    // position in the cell, 0..1
+            if (band > 0) {
+              const double wb = (band % 2) ? (band + 1) * wc - w : w - band * wc;
+              const double sb = std::sin(0.5 * wb * dt), sw = std::sin(0.5 * w * dt);
+              val *= (sb * sb) / (sw * sw);
+              if (band % 2) x = 1.0 - x;
+            }
+            left += val * (1.0 - x);
+            right += val * x;
+          }
+        }
+        const int jl = (band % 2) ? n - 1 - j : j;    // base cell [jl, jl+1]
+        row[jl] += left;
+        row[jl + 1] += right;
+      }
+    }
+  }
+  return b;
+}
+
+double qtb_deconvolve(const std::vector<double> &matrix, const std::vector<double> &theta,
+                      std::vector<double> &theta_d, int max_iter, double tol)
+{
+  const size_t m = theta.size();
+  if (matrix.size() != m * m) throw std::invalid_argument("qtb_deconvolve: size mismatch");
+  std::vector<char> active(m, 0);
+  for (size_t i = 0; i < m; ++i) {
+    double sum = 0.0;
+    for (size_t j = 0; j < m; ++j) sum += matrix[i * m + j];
+    active[i] = (sum > 1e-12 && theta[i] > 0.0) ? 1 : 0;
+  }
+  theta_d = theta;
+  std::vector<double> conv(m);
+  double residual = 0.0;
+  for (int it = 0; it <= max_iter; ++it) {
+    residual = 0.0;
+    for (size_t i = 0; i < m; ++i) {
+      double sum = 0.0;
+      const double *row = matrix.data() + i * m;
+      for (size_t j = 0; j < m; ++j) sum += row[j] * theta_d[j];
+      conv[i] = sum;
+      if (active[i]) residual = std::max(residual, std::fabs(sum / theta[i] - 1.0));
+    }
+    if (residual <= tol || it == max_iter) break;
+    for (size_t i = 0; i < m; ++i)
+      if (active[i] && conv[i] > 0.0) theta_d[i] *= theta[i] / conv[i];
+  }
+  return residual;
 }
 
 // ---------------------------------------------------------------- bath
@@ -176,6 +280,9 @@ QTBBath::QTBBath(const QTBParameters &params, const QTBUnits &units) :
   const int nf = params_.n_f;
   cos_table_.resize(L);
   for (int m = 0; m < L; ++m) cos_table_[m] = std::cos(kPi * m / nf);
+  if (params_.deconvolution != QTB_DECONV_NONE)
+    broadening_ = qtb_broadening_matrix(nf, kPi / (nf * h_), gamma_, params_.deconvolution,
+                                       alpha_, params_.dt);
   build_filter();
 }
 
@@ -188,35 +295,86 @@ void QTBBath::set_temperature(double temperature)
   build_filter();
 }
 
+std::vector<double> QTBBath::angular_grid() const
+{
+  std::vector<double> w(params_.n_f + 1);
+  for (int k = 0; k <= params_.n_f; ++k) w[k] = kPi * k / (params_.n_f * h_);
+  return w;
+}
+
 void QTBBath::build_filter()
 {
   const int nf = params_.n_f;
   const int L = 2 * nf;
+  // target theta on the positive grid; deconvolved so that the friction-broadened response of
+  // each grid oscillator returns theta (kinetic or potential energy)
+  theta_.resize(nf + 1);
+  for (int k = 0; k <= nf; ++k) theta_[k] = qtb_theta(k / (L * h_), params_.temperature, units_);
+  if (params_.deconvolution != QTB_DECONV_NONE)
+    deconv_residual_ = qtb_deconvolve(broadening_, theta_, theta_applied_);
+  else
+    theta_applied_ = theta_;
   // amplitude sqrt(theta) on the grid f_k = (k - N_f)/(2 N_f h), with the zero-order-hold
   // correction alpha sin(pi f dt)/sin(pi f h) for a force held over alpha MD steps
-  std::vector<double> amplitude(L);
+  amplitude_.assign(L, 0.0);
   for (int k = 0; k < L; ++k) {
     const int kk = k - nf;
-    const double f = kk / (L * h_);
-    double a = std::sqrt(qtb_theta(f, params_.temperature, units_));
+    double a = std::sqrt(theta_applied_[kk < 0 ? -kk : kk]);
     if (kk != 0 && alpha_ > 1)
       a *= alpha_ * std::sin(kPi * kk / (2.0 * alpha_ * nf)) / std::sin(kPi * kk / (2.0 * nf));
-    amplitude[k] = a;
+    amplitude_[k] = a;
   }
+  make_taps(nullptr, taps_, taps_wrapped_);
+  for (size_t slot = 0; slot < slot_scale_.size(); ++slot)
+    make_taps(slot_scale_[slot].data(), slot_taps_[slot], slot_taps_wrapped_[slot]);
+}
+
+void QTBBath::make_taps(const double *scale, std::vector<double> &taps,
+                        std::vector<float> &wrapped) const
+{
+  const int nf = params_.n_f;
+  const int L = 2 * nf;
   // H_j = (1/L) sum_k A_k cos(2 pi f_k (j - N_f) h) = (1/L) sum_k A_k cos(pi (k-N_f)(j-N_f)/N_f)
-  taps_.assign(L, 0.0);
+  // (A_k times sqrt(scale_|k-N_f|) for a rescaled spectrum)
+  std::vector<double> amplitude(amplitude_);
+  if (scale)
+    for (int k = 0; k < L; ++k) amplitude[k] *= std::sqrt(scale[k < nf ? nf - k : k - nf]);
+  taps.assign(L, 0.0);
   for (int j = 0; j < L; ++j) {
     double sum = 0.0;
     for (int k = 0; k < L; ++k) {
       const int64_t m = floor_mod(static_cast<int64_t>(k - nf) * (j - nf), L);
       sum += amplitude[k] * cos_table_[m];
     }
-    taps_[j] = sum / L;
+    taps[j] = sum / L;
   }
   // Q[m] = H[(L-1-m) mod L] so that sum_j H_j R_{n-j} = sum_i ring[i] Q[s+i], s = L-1-(n mod L)
-  taps_wrapped_.assign(2 * L + 8, 0.0f);
+  wrapped.assign(2 * L + 8, 0.0f);
   for (int m = 0; m < 2 * L - 1; ++m)
-    taps_wrapped_[m] = static_cast<float>(taps_[floor_mod(L - 1 - m, L)]);
+    wrapped[m] = static_cast<float>(taps[floor_mod(L - 1 - m, L)]);
+}
+
+void QTBBath::set_slots(int count)
+{
+  if (count < 0) throw std::invalid_argument("QTB: number of spectrum slots must be >= 0");
+  const size_t m = params_.n_f + 1;
+  slot_scale_.assign(count, std::vector<double>(m, 1.0));
+  slot_taps_.assign(count, taps_);
+  slot_taps_wrapped_.assign(count, taps_wrapped_);
+}
+
+void QTBBath::set_slot_scale(int slot, const std::vector<double> &scale)
+{
+  if (slot < 0 || slot >= static_cast<int>(slot_scale_.size()))
+    throw std::invalid_argument("QTB: spectrum slot " + str(slot) + " does not exist");
+  if (scale.size() != static_cast<size_t>(params_.n_f + 1))
+    throw std::invalid_argument("QTB: spectrum scale must have N_f + 1 values");
+  for (double x : scale)
+    if (!(x >= 0.0) || !std::isfinite(x))
+      throw std::invalid_argument("QTB: spectrum scale must be finite and >= 0 (got " + str(x) +
+                                  ")");
+  slot_scale_[slot] = scale;
+  make_taps(scale.data(), slot_taps_[slot], slot_taps_wrapped_[slot]);
 }
 
 int64_t QTBBath::noise_index(int64_t step) const
@@ -256,11 +414,13 @@ int QTBBath::update(float *ring, int64_t tag, int64_t cached, int64_t target) co
   return drawn;
 }
 
-void QTBBath::random_force(const float *ring, int64_t n, double mass, double out[3]) const
+void QTBBath::random_force(const float *ring, int64_t n, double mass, double out[3],
+                           int slot) const
 {
   const int L = ring_length();
   const int64_t p = floor_mod(n, L);
-  const float *q = taps_wrapped_.data() + (L - 1 - p);
+  const float *q = (slot < 0 ? taps_wrapped_.data() : slot_taps_wrapped_[slot].data()) +
+      (L - 1 - p);
   const double prefactor =
       std::sqrt(2.0 * mass * gamma_ / (units_.mvv2e * h_)) / units_.ftm2v;
   const int L8 = L - L % 8;
@@ -279,12 +439,94 @@ void QTBBath::random_force(const float *ring, int64_t n, double mass, double out
 }
 
 void QTBBath::force(const float *ring, int64_t n, double mass, const double v[3],
-                    float out[3]) const
+                    float out[3], int slot, double *random_out) const
 {
   double fr[3];
-  random_force(ring, n, mass, fr);
+  random_force(ring, n, mass, fr, slot);
   const double friction = mass * gamma_ / units_.ftm2v;
   for (int c = 0; c < 3; ++c) out[c] = static_cast<float>(fr[c] - friction * v[c]);
+  if (random_out)
+    for (int c = 0; c < 3; ++c) random_out[c] = fr[c];
+}
+
+// ---------------------------------------------------------------- adaptive QTB
+
+void qtb_segment_spectra(const float *v, const float *r, int n_f, double *cvv, double *cvr)
+{
+  const int L = 2 * n_f;
+  // DFT x_k = sum_j x_j exp(-2 pi i k j/L), k = 0..N_f, with an exact table index (k j) mod L
+  std::vector<double> c(L), sn(L);
+  for (int m = 0; m < L; ++m) {
+    c[m] = std::cos(kPi * m / n_f);
+    sn[m] = std::sin(kPi * m / n_f);
+  }
+  for (int comp = 0; comp < 3; ++comp) {
+    const float *vc = v + comp * L;
+    const float *rc = r + comp * L;
+    for (int k = 0; k <= n_f; ++k) {
+      double vr = 0.0, vi = 0.0, rr = 0.0, ri = 0.0;
+      int m = 0;
+      for (int j = 0; j < L; ++j) {
+        vr += vc[j] * c[m];
+        vi -= vc[j] * sn[m];
+        rr += rc[j] * c[m];
+        ri -= rc[j] * sn[m];
+        m += k;
+        if (m >= L) m -= L;
+      }
+      cvv[k] += vr * vr + vi * vi;
+      cvr[k] += vr * rr + vi * ri;
+    }
+  }
+}
+
+double qtb_interval_average_gain(int k, int n_f, int alpha)
+{
+  if (k == 0 || alpha <= 1) return 1.0;
+  const double x = kPi * k / (2.0 * n_f);    // w h / 2
+  const double a = std::sin(x) / (alpha * std::sin(x / alpha));
+  return a * a;
+}
+
+int qtb_adapt_k_max(int n_f, int alpha)
+{
+  return alpha > 1 ? n_f / 2 : n_f;
+}
+
+double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &cvv,
+                       const std::vector<double> &cvr, double mass, double gamma,
+                       const std::vector<double> &theta, const QTBAdaptParameters &p,
+                       const QTBUnits &units, std::vector<double> &delta)
+{
+  const size_t m = gamma_r.size();
+  if (cvv.size() != m || cvr.size() != m || theta.size() != m)
+    throw std::invalid_argument("qtb_adapt_gamma: size mismatch");
+  delta.assign(m, 0.0);
+  const size_t top = (p.k_max >= 0 && static_cast<size_t>(p.k_max) < m) ? p.k_max + 1 : m;
+  double num = 0.0, den = 0.0;
+  for (size_t k = 0; k < m; ++k) {
+    const double mg_cvv = units.mvv2e * mass * gamma_r[k] * cvv[k];    // energy
+    delta[k] = mg_cvv - cvr[k];
+    if (k < top) {
+      num += std::fabs(delta[k]);
+      den += mg_cvv;
+    }
+  }
+  if (p.rate > 0.0) {
+    const double floor = p.min_ratio * gamma;
+    for (size_t k = 0; k < top; ++k) {
+      double step;
+      if (p.scheme == QTB_ADAPT_SIMPLE) {
+        step = (theta[k] > 0.0) ? p.rate * gamma * delta[k] / theta[k] : 0.0;
+      } else {
+        const double mg_cvv = units.mvv2e * mass * gamma_r[k] * cvv[k];
+        step = (mg_cvv > 0.0) ? p.rate * gamma * delta[k] / mg_cvv : 0.0;
+      }
+      gamma_r[k] = std::max(floor, gamma_r[k] - step);
+      if (p.max_ratio > 0.0) gamma_r[k] = std::min(p.max_ratio * gamma, gamma_r[k]);
+    }
+  }
+  return den > 0.0 ? num / den : 0.0;
 }
 
 }    // namespace qfe

@@ -58,6 +58,42 @@ QTBUnits qtb_units_lammps_metal();
 /// theta(f, T) = h|f| [1/2 + 1/(exp(h|f|/kT) - 1)] (energy; f in 1/time), kT at f = 0.
 double qtb_theta(double frequency, double temperature, const QTBUnits &units);
 
+// ---------------------------------------------------------------- deconvolution
+
+/// Largest N_f accepted by the kernel (and so by fix qtb and the Python binding).
+constexpr int kQTBMaxNf = 100000;
+/// Largest N_f with deconvolution: the broadening matrix is (N_f+1)^2 doubles.
+constexpr int kQTBMaxNfDeconvolution = 2048;
+/// Image bands of the held force included in the broadening model (their weight falls like
+/// 1/band^4 in the kinetic energy).
+constexpr int kQTBImageBands = 8;
+
+/// Which friction-broadened energy the deconvolved spectrum makes exact (keyword
+/// `deconvolution`): none (plain QTB), the kinetic energy of every harmonic mode of the grid, or
+/// its potential energy.  One spectrum cannot do both (see docs/fix_qtb.md).
+enum QTBDeconvolution { QTB_DECONV_NONE = 0, QTB_DECONV_KINETIC = 1, QTB_DECONV_POTENTIAL = 2 };
+
+/// Friction broadening on the frequency grid w_k = k dw, k = 0..n (rad/time), as a matrix
+/// B[i*(n+1)+j] such that sum_j B_ij s_j = int_0^{n dw} L(w_i, w) s(w) dw for s piecewise linear
+/// between the nodes.  L is the Langevin response of an oscillator w0 = w_i with friction gamma
+/// (1/time) to a noise spectrum s: kinetic energy  L = (2/pi) gamma w^2  /((w^2-w0^2)^2+gamma^2 w^2),
+/// potential energy L = (2/pi) gamma w0^2/((w^2-w0^2)^2+gamma^2 w^2); both integrate to 1 over
+/// w in [0, inf).  Quadrature: 4-point Gauss-Legendre in u = atan(2(w - w_i)/gamma), which makes
+/// the Lorentzian peak smooth whatever gamma/dw.  With alpha > 1 the force is held for alpha
+/// steps dt = h/alpha, and its spectrum continues above the cutoff n dw in image bands
+/// (mirrored copies of the grid spectrum weighted by sin^2(w_base dt/2)/sin^2(w dt/2)); those
+/// below half the Nyquist frequency pi/dt, at most kQTBImageBands, are included, so that B
+/// describes the noise the MD really sees.
+std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int kind,
+                                          int alpha = 1, double dt = 0.0);
+
+/// Solve B theta_d = theta for theta_d > 0 by the multiplicative iteration
+/// theta_d <- theta_d * theta / (B theta_d) from theta_d = theta (rows with zero weight keep
+/// theta).  Stops when max_i |(B theta_d)_i/theta_i - 1| <= tol or after max_iter iterations;
+/// returns that residual.
+double qtb_deconvolve(const std::vector<double> &matrix, const std::vector<double> &theta,
+                      std::vector<double> &theta_d, int max_iter = 500, double tol = 1e-10);
+
 // ---------------------------------------------------------------- bath
 
 struct QTBParameters {
@@ -67,11 +103,12 @@ struct QTBParameters {
   int n_f = 100;                // frequency grid size N_f (filter has 2 N_f taps)
   int64_t seed = 880302;        // positive
   double dt = 0.001;            // MD timestep (time units)
+  int deconvolution = QTB_DECONV_NONE;   // QTBDeconvolution
 };
 
 /// Throws std::invalid_argument naming the offending parameter (T < 0, damp <= 0,
-/// f_max <= 0 or above the Nyquist frequency 1/(2 dt), N_f < 1, seed outside [1, 2^32-1],
-/// dt <= 0).
+/// f_max <= 0 or above the Nyquist frequency 1/(2 dt), N_f < 1 or > kQTBMaxNf (> 2048 with
+/// deconvolution), seed outside [1, 2^32-1], dt <= 0, unknown deconvolution).
 void qtb_validate(const QTBParameters &p);
 
 /// noise interval multiple alpha = int(1/(2 f_max dt)) (>= 1 for valid parameters).
@@ -91,6 +128,15 @@ class QTBBath {
   double temperature() const { return params_.temperature; }
   const std::vector<double> &taps() const { return taps_; }     // H_j, j = 0..L-1 (sqrt energy)
 
+  /// The positive half of the frequency grid, w_k = 2 pi k/(2 N_f h), k = 0..N_f (rad/time),
+  /// the target theta(w_k, T) and the spectrum the filter realises on it (theta_d with
+  /// deconvolution, else theta); energies.  residual: max relative error of the deconvolution
+  /// on the grid (0 without).
+  std::vector<double> angular_grid() const;
+  const std::vector<double> &target_spectrum() const { return theta_; }
+  const std::vector<double> &applied_spectrum() const { return theta_applied_; }
+  double deconvolution_residual() const { return deconv_residual_; }
+
   /// Rebuild the filter for a new target temperature (no-op when unchanged).
   void set_temperature(double temperature);
 
@@ -109,13 +155,32 @@ class QTBBath {
   /// Bath force on one atom at noise index n (cache must be up to date):
   /// out[c] = float( sqrt(2 m gamma/(mvv2e h))/ftm2v * sum_j H_j R_{n-j,c} - m gamma v[c]/ftm2v ).
   /// The result is rounded to float32 so that it can be stored and reapplied exactly.
-  void force(const float *ring, int64_t n, double mass, const double v[3], float out[3]) const;
+  void force(const float *ring, int64_t n, double mass, const double v[3], float out[3]) const
+  {
+    force(ring, n, mass, v, out, -1, nullptr);
+  }
 
-  /// Random part only (no friction), in force units, not rounded.
-  void random_force(const float *ring, int64_t n, double mass, double out[3]) const;
+  /// Random part only (no friction), in force units, not rounded.  slot >= 0 uses that
+  /// slot's rescaled spectrum (adaptive QTB: one slot per atom type).
+  void random_force(const float *ring, int64_t n, double mass, double out[3],
+                    int slot = -1) const;
+
+  /// Force with a slot's spectrum; random_out (if given) receives the random part (double).
+  void force(const float *ring, int64_t n, double mass, const double v[3], float out[3],
+             int slot, double *random_out) const;
+
+  /// Spectrum slots: `count` extra filters whose power spectrum is the applied one times
+  /// scale(w_k) >= 0, k = 0..N_f (adaptive QTB: gamma_r(w)/gamma per type).  Kept across
+  /// temperature changes.
+  void set_slots(int count);
+  void set_slot_scale(int slot, const std::vector<double> &scale);
+  int slots() const { return static_cast<int>(slot_scale_.size()); }
+  double gamma() const { return gamma_; }
 
  private:
   void build_filter();
+  void make_taps(const double *scale, std::vector<double> &taps,
+                 std::vector<float> &wrapped) const;
 
   QTBParameters params_;
   QTBUnits units_;
@@ -125,7 +190,68 @@ class QTBBath {
   std::vector<double> taps_;         // H_j
   std::vector<float> taps_wrapped_;  // Q[m] = H[(L-1-m) mod L], m = 0..2L-2, padded
   std::vector<double> cos_table_;    // cos(pi m / N_f), m = 0..L-1
+  std::vector<double> broadening_;   // (N_f+1)^2 matrix, only with deconvolution
+  std::vector<double> theta_;        // theta(w_k, T), k = 0..N_f
+  std::vector<double> theta_applied_;
+  double deconv_residual_ = 0.0;
+  std::vector<double> amplitude_;    // sqrt(applied spectrum) with the hold correction, L values
+  std::vector<std::vector<double>> slot_scale_;
+  std::vector<std::vector<double>> slot_taps_;
+  std::vector<std::vector<float>> slot_taps_wrapped_;
 };
+
+// ---------------------------------------------------------------- adaptive QTB
+
+/// Adaptive QTB (Mangaud et al., JCTC 15, 2863 (2019)).  Per atom type and grid frequency
+/// w_k the random force spectrum is 2 m gamma_r(w_k) theta(w_k) (friction stays gamma), and
+/// gamma_r is adapted until the fluctuation-dissipation deviation
+///     Delta_FDT(w) = m gamma_r(w) C_vv(w) - Re C_vR(w)
+/// vanishes (C: spectra per degree of freedom over segments of 2 N_f noise intervals).  For a
+/// harmonic system Re C_vR = m gamma C_vv exactly, so gamma_r = gamma is the fixed point.
+enum QTBAdaptScheme { QTB_ADAPT_SIMPLE = 0, QTB_ADAPT_NORMALISED = 1 };
+
+/// Memory (segments) of the moving average of the spectra used by the normalised scheme:
+/// C <- C + beta (C_segment - C), beta = max(1/n_measured, 1/kQTBAdaptMemory).
+constexpr double kQTBAdaptMemory = 10.0;
+
+struct QTBAdaptParameters {
+  double rate = 0.1;        // dimensionless adaptation rate per segment
+  int skip = 5;             // segments measured before the first adaptation
+  double min_ratio = 0.01;  // gamma_r >= min_ratio * gamma
+  double max_ratio = 0.0;   // gamma_r <= max_ratio * gamma (0: no upper bound)
+  int scheme = QTB_ADAPT_NORMALISED;
+  int k_max = -1;           // adapt (and count in the returned deviation) bins k <= k_max only
+};
+
+/// Highest grid bin whose spectra are trusted for adaptation: with alpha > 1 the velocity is
+/// averaged over each noise interval and frequencies above the cutoff alias into the upper half
+/// of the grid, so only k <= N_f/2 is adapted there; with alpha = 1 all bins.
+int qtb_adapt_k_max(int n_f, int alpha);
+
+/// One atom's segment of L = 2 N_f noise intervals: velocities v[c*L + j] and random forces
+/// r[c*L + j] (c = x, y, z; j = interval within the segment).  Adds sum_c |v_k|^2 to cvv[k] and
+/// sum_c Re(v_k conj(r_k)) to cvr[k], k = 0..N_f, with v_k = sum_j v_j exp(-2 pi i k j/L).
+/// (Divide by 3 L/h per atom to get spectral densities per degree of freedom.)
+void qtb_segment_spectra(const float *v, const float *r, int n_f, double *cvv, double *cvr);
+
+/// |D(w_k)|^2 = sin^2(w h/2)/(alpha sin(w dt/2))^2 at w_k = pi k/(N_f h): the power gain of
+/// averaging the velocity over the alpha steps of a noise interval.  Dividing the segment C_vv
+/// by it gives the spectrum of the step velocities, for which Re C_vR = m gamma C_vv holds
+/// exactly in a harmonic system (Re C_vR needs no correction: the force is held over the same
+/// steps).
+double qtb_interval_average_gain(int k, int n_f, int alpha);
+
+/// Delta_FDT(w_k) = mvv2e m gamma_r C_vv - Re C_vR (energy) into delta, then (rate > 0) one
+/// adaptation step: simple      gamma_r -= rate * gamma * Delta/theta(w_k),
+///                  normalised  gamma_r -= rate * gamma * Delta/(mvv2e m gamma_r C_vv),
+/// clamped to [min_ratio, max_ratio] * gamma.  C_vv (velocity^2 time), C_vR (energy) are the
+/// spectral densities per degree of freedom (averaged over segments for the normalised
+/// scheme).  Returns sum |Delta| / sum mvv2e m gamma_r C_vv (before the step); both the step
+/// and the sums stop at p.k_max (if >= 0).
+double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &cvv,
+                       const std::vector<double> &cvr, double mass, double gamma,
+                       const std::vector<double> &theta, const QTBAdaptParameters &p,
+                       const QTBUnits &units, std::vector<double> &delta);
 
 }    // namespace qfe
 

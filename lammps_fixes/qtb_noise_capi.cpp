@@ -16,6 +16,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #define QFE_API extern "C" __attribute__((visibility("default")))
 
@@ -62,7 +63,7 @@ QFE_API const char *qfe_qtb_last_error(void)
 
 QFE_API int qfe_qtb_abi_version(void)
 {
-  return 1;
+  return 3;
 }
 
 QFE_API int qfe_qtb_philox4x32_10(const uint32_t *counter, const uint32_t *key, uint32_t *out)
@@ -113,6 +114,61 @@ QFE_API int qfe_qtb_bath_create(double temperature, double damp, double f_max, i
     p.dt = dt;
     qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
     *out = new qfe_qtb_bath{qfe::QTBBath(p, u)};
+  });
+}
+
+/// as qfe_qtb_bath_create, with deconvolution = 0 (none), 1 (kinetic) or 2 (potential)
+QFE_API int qfe_qtb_bath_create2(double temperature, double damp, double f_max, int n_f,
+                                 int64_t seed, double dt, int deconvolution,
+                                 const double *units4, qfe_qtb_bath **out)
+{
+  if (!out || !units4) return fail(NULL_POINTER, "null pointer argument");
+  *out = nullptr;
+  return guarded([&] {
+    qfe::QTBParameters p;
+    p.temperature = temperature;
+    p.damp = damp;
+    p.f_max = f_max;
+    p.n_f = n_f;
+    p.seed = seed;
+    p.dt = dt;
+    p.deconvolution = deconvolution;
+    qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
+    *out = new qfe_qtb_bath{qfe::QTBBath(p, u)};
+  });
+}
+
+/// positive frequency grid w_k (rad/time), target theta and applied spectrum (energy),
+/// k = 0..N_f (arrays of N_f + 1), and the deconvolution residual
+QFE_API int qfe_qtb_bath_spectrum(const qfe_qtb_bath *bath, double *omega, double *theta,
+                                  double *applied, double *residual)
+{
+  if (!bath || !omega || !theta || !applied || !residual)
+    return fail(NULL_POINTER, "null pointer argument");
+  const auto w = bath->bath.angular_grid();
+  const auto &t = bath->bath.target_spectrum();
+  const auto &a = bath->bath.applied_spectrum();
+  for (size_t k = 0; k < w.size(); ++k) {
+    omega[k] = w[k];
+    theta[k] = t[k];
+    applied[k] = a[k];
+  }
+  *residual = bath->bath.deconvolution_residual();
+  return OK;
+}
+
+/// friction-broadening matrix (n+1)^2 (see qtb_noise.h), kind 1 kinetic, 2 potential; force
+/// held for alpha steps of dt (alpha = 1: no image bands)
+QFE_API int qfe_qtb_broadening_matrix(int n, double dw, double gamma, int kind, int alpha,
+                                      double dt, double *out)
+{
+  if (!out) return fail(NULL_POINTER, "null pointer argument");
+  if (n < 1 || n > qfe::kQTBMaxNfDeconvolution)
+    return fail(INVALID_ARGUMENT, "n must be in [1, " +
+                                      std::to_string(qfe::kQTBMaxNfDeconvolution) + "]");
+  return guarded([&] {
+    const auto b = qfe::qtb_broadening_matrix(n, dw, gamma, kind, alpha, dt);
+    for (size_t i = 0; i < b.size(); ++i) out[i] = b[i];
   });
 }
 
@@ -193,5 +249,104 @@ QFE_API int qfe_qtb_bath_forces(const qfe_qtb_bath *bath, int64_t count, const i
       for (int c = 0; c < 3; ++c) forces[3 * i + c] = f[c];
     }
     *ring_index = n;
+  });
+}
+
+/* ---------------------------------------------------------------- adaptive QTB */
+
+QFE_API int qfe_qtb_bath_set_slots(qfe_qtb_bath *bath, int count)
+{
+  if (!bath) return fail(NULL_POINTER, "null pointer argument");
+  return guarded([&] { bath->bath.set_slots(count); });
+}
+
+/// scale[N_f + 1] = gamma_r(w_k)/gamma for spectrum slot `slot`
+QFE_API int qfe_qtb_bath_set_slot_scale(qfe_qtb_bath *bath, int slot, const double *scale)
+{
+  if (!bath || !scale) return fail(NULL_POINTER, "null pointer argument");
+  return guarded([&] {
+    std::vector<double> s(scale, scale + bath->bath.parameters().n_f + 1);
+    bath->bath.set_slot_scale(slot, s);
+  });
+}
+
+/// as qfe_qtb_bath_forces, with a spectrum slot per atom (slots[count], -1: plain) and the
+/// random part of the force (double, not rounded) in random[count][3]
+QFE_API int qfe_qtb_bath_forces_slots(const qfe_qtb_bath *bath, int64_t count,
+                                      const int64_t *tags, const double *masses,
+                                      const double *velocities, const int *slots, int64_t step,
+                                      float *caches, int64_t *ring_index, double *forces,
+                                      double *random)
+{
+  if (!bath || !ring_index ||
+      (count > 0 && (!tags || !masses || !velocities || !slots || !caches || !forces || !random)))
+    return fail(NULL_POINTER, "null pointer argument");
+  if (count < 0) return fail(INVALID_ARGUMENT, "count must be >= 0");
+  for (int64_t i = 0; i < count; ++i) {
+    if (!(masses[i] > 0.0) || !std::isfinite(masses[i]))
+      return fail(INVALID_ARGUMENT, "mass of atom " + std::to_string(i) + " must be > 0");
+    if (slots[i] < -1 || slots[i] >= bath->bath.slots())
+      return fail(INVALID_ARGUMENT, "spectrum slot " + std::to_string(slots[i]) + " of atom " +
+                                        std::to_string(i) + " does not exist");
+  }
+  return guarded([&] {
+    const qfe::QTBBath &b = bath->bath;
+    const int64_t n = b.noise_index(step);
+    const int64_t stride = b.floats_per_atom();
+    for (int64_t i = 0; i < count; ++i) {
+      float *ring = caches + i * stride;
+      if (*ring_index <= kNothingCached) qfe::QTBBath::invalidate(ring);
+      b.update(ring, tags[i], *ring_index, n);
+      float f[3];
+      b.force(ring, n, masses[i], velocities + 3 * i, f, slots[i], random + 3 * i);
+      for (int c = 0; c < 3; ++c) forces[3 * i + c] = f[c];
+    }
+    *ring_index = n;
+  });
+}
+
+/// one atom's segment spectra added into cvv[N_f+1], cvr[N_f+1] (see qtb_noise.h)
+QFE_API int qfe_qtb_segment_spectra(const float *v, const float *r, int n_f, double *cvv,
+                                    double *cvr)
+{
+  if (!v || !r || !cvv || !cvr) return fail(NULL_POINTER, "null pointer argument");
+  if (n_f < 1) return fail(INVALID_ARGUMENT, "n_f must be >= 1");
+  qfe::qtb_segment_spectra(v, r, n_f, cvv, cvr);
+  return OK;
+}
+
+QFE_API double qfe_qtb_interval_average_gain(int k, int n_f, int alpha)
+{
+  return qfe::qtb_interval_average_gain(k, n_f, alpha);
+}
+
+QFE_API int qfe_qtb_adapt_k_max(int n_f, int alpha)
+{
+  return qfe::qtb_adapt_k_max(n_f, alpha);
+}
+
+/// one adaptation step on m = N_f + 1 values (see qtb_adapt_gamma); rate 0: diagnostic only
+QFE_API int qfe_qtb_adapt_gamma(int m, double *gamma_r, const double *cvv, const double *cvr,
+                                double mass, double gamma, const double *theta, double rate,
+                                double min_ratio, double max_ratio, int scheme, int k_max,
+                                const double *units4, double *delta, double *scalar)
+{
+  if (!gamma_r || !cvv || !cvr || !theta || !units4 || !delta || !scalar)
+    return fail(NULL_POINTER, "null pointer argument");
+  return guarded([&] {
+    std::vector<double> g(gamma_r, gamma_r + m), cv(cvv, cvv + m), cr(cvr, cvr + m),
+        th(theta, theta + m), d;
+    qfe::QTBAdaptParameters p;
+    p.rate = rate;
+    p.min_ratio = min_ratio;
+    p.max_ratio = max_ratio;
+    p.scheme = scheme;
+    p.k_max = k_max;
+    qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
+    *scalar = qfe::qtb_adapt_gamma(g, cv, cr, mass, gamma, th, p, u, d);
+    for (int k = 0; k < m; ++k) {
+      gamma_r[k] = g[k];
+      delta[k] = d[k];
+    }
   });
 }

@@ -45,6 +45,21 @@ def _error_of(commands, box=BOX):
     ("seed abc", "seed must be a positive integer (got 'abc')"),
     ("temp abc", "abc"),
     ("zero maybe", "maybe"),
+    ("deconvolution maybe", "deconvolution must be no, yes, kinetic or potential (got 'maybe')"),
+    ("deconvolution", "missing value after keyword 'deconvolution'"),
+    ("N_f 3000 deconvolution yes", "deconvolution supports N_f <= 2048 (got N_f = 3000)"),
+    ("N_f 100001", "N_f = 100001 is unreasonably large (at most 100000)"),
+    ("adaptive maybe", "maybe"),
+    ("adaptive yes adapt_rate 0", "adapt_rate must be > 0 (got 0)"),
+    ("adaptive yes adapt_rate -1", "adapt_rate must be > 0 (got -1)"),
+    ("adaptive yes adapt_skip -1", "adapt_skip must be an integer >= 0 (got '-1')"),
+    ("adaptive yes adapt_skip 1.5", "adapt_skip must be an integer >= 0 (got '1.5')"),
+    ("adaptive yes adapt_min 0",
+     "adapt_min (lower bound of gamma_r/gamma) must be in (0, 1] (got 0)"),
+    ("adaptive yes adapt_min 1.5", "must be in (0, 1] (got 1.5)"),
+    ("adaptive yes adapt_scheme fancy", "adapt_scheme must be simple or normalised (got 'fancy')"),
+    ("fdt_every 0", "fdt_every must be a positive integer (got '0')"),
+    ("fdt_file", "missing value after keyword 'fdt_file'"),
 ])
 def test_bad_arguments(args, message):
     err = _error_of([f"fix q all qtb {args}"])

@@ -27,7 +27,16 @@ __all__ = [
     "philox4x32_10",
     "normals",
     "load_library",
+    "DECONVOLUTION",
+    "broadening_matrix",
+    "segment_spectra",
+    "interval_average_gain",
+    "adapt_k_max",
+    "adapt_gamma",
 ]
+
+#: values of the ``deconvolution`` option (fix qtb keyword values) -> kernel codes
+DECONVOLUTION = {"no": 0, "yes": 1, "kinetic": 1, "potential": 2}
 
 _LIB = None
 _c_double_p = ctypes.POINTER(ctypes.c_double)
@@ -62,6 +71,32 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
         "qfe_qtb_bath_create": (ctypes.c_int, [ctypes.c_double, ctypes.c_double, ctypes.c_double,
                                                ctypes.c_int, ctypes.c_int64, ctypes.c_double,
                                                _c_double_p, ctypes.POINTER(ctypes.c_void_p)]),
+        "qfe_qtb_bath_create2": (ctypes.c_int, [ctypes.c_double, ctypes.c_double,
+                                                ctypes.c_double, ctypes.c_int, ctypes.c_int64,
+                                                ctypes.c_double, ctypes.c_int, _c_double_p,
+                                                ctypes.POINTER(ctypes.c_void_p)]),
+        "qfe_qtb_bath_spectrum": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
+                                                 _c_double_p, _c_double_p]),
+        "qfe_qtb_broadening_matrix": (ctypes.c_int, [ctypes.c_int, ctypes.c_double,
+                                                     ctypes.c_double, ctypes.c_int, ctypes.c_int,
+                                                     ctypes.c_double, _c_double_p]),
+        "qfe_qtb_bath_set_slots": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+        "qfe_qtb_bath_set_slot_scale": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int,
+                                                       _c_double_p]),
+        "qfe_qtb_bath_forces_slots": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64,
+                                                     _c_int64_p, _c_double_p, _c_double_p,
+                                                     _c_int_p, ctypes.c_int64, _c_float_p,
+                                                     _c_int64_p, _c_double_p, _c_double_p]),
+        "qfe_qtb_segment_spectra": (ctypes.c_int, [_c_float_p, _c_float_p, ctypes.c_int,
+                                                   _c_double_p, _c_double_p]),
+        "qfe_qtb_interval_average_gain": (ctypes.c_double, [ctypes.c_int, ctypes.c_int,
+                                                             ctypes.c_int]),
+        "qfe_qtb_adapt_gamma": (ctypes.c_int, [ctypes.c_int, _c_double_p, _c_double_p,
+                                               _c_double_p, ctypes.c_double, ctypes.c_double,
+                                               _c_double_p, ctypes.c_double, ctypes.c_double,
+                                               ctypes.c_double, ctypes.c_int, ctypes.c_int,
+                                               _c_double_p, _c_double_p, _c_double_p]),
+        "qfe_qtb_adapt_k_max": (ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
         "qfe_qtb_bath_destroy": (None, [ctypes.c_void_p]),
         "qfe_qtb_bath_sizes": (ctypes.c_int, [ctypes.c_void_p, _c_int_p, _c_int_p, _c_int_p]),
         "qfe_qtb_bath_times": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
@@ -77,7 +112,7 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
-    if lib.qfe_qtb_abi_version() != 1:
+    if lib.qfe_qtb_abi_version() != 3:
         raise QTBKernelError(f"{path}: unexpected ABI version {lib.qfe_qtb_abi_version()}")
     if path == os.path.join(plugin_dir(), NOISE_LIBRARY_FILENAME):
         _LIB = lib
@@ -138,6 +173,92 @@ def normals(seed: int, tag: int, first: int, count: int) -> np.ndarray:
     return out
 
 
+def deconvolution_code(value) -> int:
+    """Kernel code of a ``deconvolution`` setting: False/'no' -> 0, True/'yes'/'kinetic' -> 1,
+    'potential' -> 2; ValueError naming anything else."""
+    if value is False or value is None:
+        return 0
+    if value is True:
+        return 1
+    if isinstance(value, str) and value in DECONVOLUTION:
+        return DECONVOLUTION[value]
+    raise ValueError(f"deconvolution must be False/'no', True/'yes'/'kinetic' or 'potential', "
+                     f"got {value!r}")
+
+
+def broadening_matrix(n: int, dw: float, gamma: float, kind: str = "kinetic", alpha: int = 1,
+                      dt: float = 0.0) -> np.ndarray:
+    """Friction-broadening matrix B ((n+1, n+1)) of the kernel on the grid w_k = k dw
+    (rad/time): (B s)_i = int_0^{n dw} L(w_i, w) s(w) dw for s piecewise linear, L the kinetic
+    ((2/pi) gamma w^2/((w^2-w_i^2)^2 + gamma^2 w^2)) or potential (w_i^2 in the numerator)
+    response of a Langevin oscillator w_i with friction gamma (1/time).  alpha > 1: the force
+    is held for alpha steps of dt (time), adding the image bands above the cutoff n dw."""
+    lib = load_library()
+    code = {"kinetic": 1, "potential": 2}.get(kind)
+    if code is None:
+        raise ValueError(f"kind must be 'kinetic' or 'potential', got {kind!r}")
+    out = np.zeros((int(n) + 1, int(n) + 1))
+    _check(lib, lib.qfe_qtb_broadening_matrix(int(n), float(dw), float(gamma), code, int(alpha),
+                                              float(dt), _ptr(out, ctypes.c_double)))
+    return out
+
+
+def segment_spectra(v, r, n_f: int):
+    """Spectra of one atom's segment (kernel ``qtb_segment_spectra``): v, r float32 arrays of
+    3 * 2 n_f values (x, y, z blocks of the velocity and random force per noise interval);
+    returns (sum_c |v_k|^2, sum_c Re v_k conj(r_k)), k = 0..n_f, unnormalised DFT sums."""
+    lib = load_library()
+    v = np.ascontiguousarray(v, dtype=np.float32).reshape(-1)
+    r = np.ascontiguousarray(r, dtype=np.float32).reshape(-1)
+    if v.size != 6 * n_f or r.size != 6 * n_f:
+        raise ValueError(f"v and r must have 6 n_f = {6 * n_f} values (got {v.size}, {r.size})")
+    cvv, cvr = np.zeros(n_f + 1), np.zeros(n_f + 1)
+    _check(lib, lib.qfe_qtb_segment_spectra(_ptr(v, ctypes.c_float), _ptr(r, ctypes.c_float),
+                                            int(n_f), _ptr(cvv, ctypes.c_double),
+                                            _ptr(cvr, ctypes.c_double)))
+    return cvv, cvr
+
+
+def adapt_k_max(n_f: int, alpha: int) -> int:
+    """Highest grid bin adapted (N_f/2 when alpha > 1: aliasing above; N_f when alpha = 1)."""
+    return int(load_library().qfe_qtb_adapt_k_max(int(n_f), int(alpha)))
+
+
+def interval_average_gain(k: int, n_f: int, alpha: int) -> float:
+    """|D(w_k)|^2 of averaging the velocity over the alpha steps of a noise interval."""
+    return float(load_library().qfe_qtb_interval_average_gain(int(k), int(n_f), int(alpha)))
+
+
+def adapt_gamma(gamma_r, cvv, cvr, mass: float, gamma: float, theta, rate: float,
+                min_ratio: float, scheme: str, units: UnitConstants | None = None,
+                max_ratio: float = 0.0, k_max: int = -1):
+    """One adaptive-QTB step of the kernel (``qtb_adapt_gamma``) on the grid: returns
+    (new gamma_r, Delta_FDT, sum|Delta|/sum m gamma_r C_vv); rate 0 only evaluates Delta.
+    scheme 'simple' or 'normalised'; only bins k <= k_max (>= 0) are adapted and summed.
+    Units: those of the kernel (LAMMPS metal by default)."""
+    lib = load_library()
+    code = {"simple": 0, "normalised": 1, "normalized": 1}.get(scheme)
+    if code is None:
+        raise ValueError(f"scheme must be 'simple' or 'normalised', got {scheme!r}")
+    g = np.array(gamma_r, dtype=np.float64)
+    cv = np.ascontiguousarray(cvv, dtype=np.float64)
+    cr = np.ascontiguousarray(cvr, dtype=np.float64)
+    th = np.ascontiguousarray(theta, dtype=np.float64)
+    m = g.size
+    if not (cv.size == cr.size == th.size == m):
+        raise ValueError("gamma_r, cvv, cvr and theta must have the same length")
+    u = (units or lammps_metal_units()).as_array()
+    delta = np.zeros(m)
+    scalar = ctypes.c_double()
+    _check(lib, lib.qfe_qtb_adapt_gamma(m, _ptr(g, ctypes.c_double), _ptr(cv, ctypes.c_double),
+                                        _ptr(cr, ctypes.c_double), float(mass), float(gamma),
+                                        _ptr(th, ctypes.c_double), float(rate), float(min_ratio),
+                                        float(max_ratio), code, int(k_max),
+                                        _ptr(u, ctypes.c_double),
+                                        _ptr(delta, ctypes.c_double), ctypes.byref(scalar)))
+    return g, delta, scalar.value
+
+
 class QTBBath:
     """Quantum thermal bath force on a set of atoms (friction + colored noise).
 
@@ -150,6 +271,8 @@ class QTBBath:
     seed : positive integer (< 2^32)
     timestep : MD timestep (time units)
     units : :class:`UnitConstants`; default LAMMPS ``metal``
+    deconvolution : False/'no' (plain QTB), True/'yes'/'kinetic' (the friction-broadened
+        kinetic energy of each harmonic mode is theta/2) or 'potential' (its potential energy)
 
     The per-atom cache (ring buffer of past normals, float32) is kept in this object and
     regenerated from the counters when the set of atom IDs changes.
@@ -164,7 +287,7 @@ class QTBBath:
 
     def __init__(self, temperature: float = 300.0, damp: float = 1.0, f_max: float = 200.0,
                  n_f: int = 100, seed: int = 880302, timestep: float = 0.001,
-                 units: UnitConstants | None = None):
+                 units: UnitConstants | None = None, deconvolution=False):
         self._lib = load_library()
         self.units = units or lammps_metal_units()
         if isinstance(n_f, float) and not float(n_f).is_integer():
@@ -173,9 +296,10 @@ class QTBBath:
             raise ValueError(f"seed must be an integer (got {seed})")
         handle = ctypes.c_void_p()
         u = self.units.as_array()
-        _check(self._lib, self._lib.qfe_qtb_bath_create(
+        self.deconvolution = deconvolution_code(deconvolution)
+        _check(self._lib, self._lib.qfe_qtb_bath_create2(
             float(temperature), float(damp), float(f_max), int(n_f), int(seed), float(timestep),
-            _ptr(u, ctypes.c_double), ctypes.byref(handle)))
+            self.deconvolution, _ptr(u, ctypes.c_double), ctypes.byref(handle)))
         self._handle = handle
         self.damp = float(damp)
         self.f_max = float(f_max)
@@ -228,6 +352,19 @@ class QTBBath:
         _check(self._lib, self._lib.qfe_qtb_bath_taps(self._handle, _ptr(out, ctypes.c_double)))
         return out
 
+    def spectrum(self):
+        """(omega, theta, applied, residual): the positive frequency grid w_k = 2 pi k/(2 N_f h)
+        (rad/time, k = 0..N_f), the target theta(w_k, T) and the spectrum the filter realises
+        there (energy; the deconvolved theta_d with deconvolution), and the deconvolution's
+        largest relative residual on the grid."""
+        m = self.n_f + 1
+        w, t, a = np.zeros(m), np.zeros(m), np.zeros(m)
+        r = ctypes.c_double()
+        _check(self._lib, self._lib.qfe_qtb_bath_spectrum(
+            self._handle, _ptr(w, ctypes.c_double), _ptr(t, ctypes.c_double),
+            _ptr(a, ctypes.c_double), ctypes.byref(r)))
+        return w, t, a, r.value
+
     @property
     def bytes_per_atom(self) -> int:
         """Per-atom state of ``fix qtb``: the float32 ring (6 N_f) plus the stored force (3)."""
@@ -266,6 +403,44 @@ class QTBBath:
             _ptr(velocities, ctypes.c_double), int(step), _ptr(self._cache, ctypes.c_float),
             ctypes.byref(self._ring_index), _ptr(out, ctypes.c_double)))
         return out
+
+    def set_slots(self, count: int) -> None:
+        """Create `count` spectrum slots (adaptive QTB: one per atom type), all at scale 1."""
+        _check(self._lib, self._lib.qfe_qtb_bath_set_slots(self._handle, int(count)))
+        self.slots = int(count)
+
+    def set_slot_scale(self, slot: int, scale) -> None:
+        """Noise power of slot `slot` = applied spectrum times scale(w_k) (N_f + 1 values,
+        gamma_r/gamma)."""
+        sc = np.ascontiguousarray(scale, dtype=np.float64)
+        if sc.shape != (self.n_f + 1,):
+            raise ValueError(f"scale must have N_f + 1 = {self.n_f + 1} values, got {sc.shape}")
+        _check(self._lib, self._lib.qfe_qtb_bath_set_slot_scale(self._handle, int(slot),
+                                                                _ptr(sc, ctypes.c_double)))
+
+    def forces_and_random(self, step: int, tags, masses, velocities, slots):
+        """As :meth:`forces`, with a spectrum slot per atom (-1: plain spectrum); returns the
+        float32-valued bath forces and the random parts (double), both (n, 3)."""
+        tags = np.ascontiguousarray(tags, dtype=np.int64).reshape(-1)
+        n = tags.shape[0]
+        masses = np.ascontiguousarray(np.broadcast_to(np.asarray(masses, dtype=np.float64),
+                                                      (n,)))
+        velocities = np.ascontiguousarray(velocities, dtype=np.float64)
+        slots = np.ascontiguousarray(slots, dtype=np.intc).reshape(-1)
+        if velocities.shape != (n, 3) or slots.shape != (n,):
+            raise ValueError(f"velocities must have shape ({n}, 3) and slots ({n},)")
+        if self._tags is None or self._tags.shape != tags.shape or np.any(self._tags != tags):
+            self._tags = tags.copy()
+            self._cache = np.full((n, self.floats_per_atom), np.nan, dtype=np.float32)
+            self._ring_index = ctypes.c_int64(self._lib.qfe_qtb_nothing_cached())
+        out = np.zeros((n, 3))
+        rnd = np.zeros((n, 3))
+        _check(self._lib, self._lib.qfe_qtb_bath_forces_slots(
+            self._handle, n, _ptr(tags, ctypes.c_int64), _ptr(masses, ctypes.c_double),
+            _ptr(velocities, ctypes.c_double), _ptr(slots, ctypes.c_int), int(step),
+            _ptr(self._cache, ctypes.c_float), ctypes.byref(self._ring_index),
+            _ptr(out, ctypes.c_double), _ptr(rnd, ctypes.c_double)))
+        return out, rnd
 
     def random_force_intervals(self, tag: int, mass: float, first_index: int, count: int
                                ) -> np.ndarray:

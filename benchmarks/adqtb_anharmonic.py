@@ -1,0 +1,158 @@
+"""Zero-point-energy leakage and its cure by adaptive QTB, against exact quantum results.
+
+Model (issue 16, check (b)): independent H atoms, each in the 2D potential
+    V(x, y) = 1/2 k_s x^2 + 1/2 k_l y^2 + lam x^2 y^2        (+ 1/2 k_l z^2, uncoupled)
+with a stiff mode x (w_s = 400 rad/ps, hbar w_s/kT = 30 at 100 K) and a soft mode y (w_l = 40
+rad/ps, hbar w_l/kT = 3) coupled anharmonically (lam = 5 eV/A^4).  The exact quantum thermal
+averages of the kinetic energy of each mode and of V come from a sinc-DVR (Colbert-Miller) grid
+diagonalisation (converged to 1e-5 relative between 30x50 and 40x60 points).  LAMMPS runs 512
+copies (fix addforce with atom-style variables) with plain QTB, with `deconvolution yes`, and
+with `adaptive yes deconvolution yes`, and prints the deviations per mode.
+
+A second model, "fermi" (w_s = 300 = 2 w_l, V = 1/2 k_s x^2 + 1/2 k_l y^2 + c x y^2 + d y^4,
+c = 5 eV/A^3, d = 2 eV/A^4), is a Fermi resonance, the classic case of strong leakage.
+
+Run:  .venv/bin/python benchmarks/adqtb_anharmonic.py [--model quartic|fermi] [--damp ps]
+      [--steps N] [--atoms-per-side n]
+Writes benchmarks/results/adqtb_anharmonic_<model>.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.linalg import eigh
+
+from qfe.lammps import create_lammps
+from qfe.units import HBAR, KB, MVV2E
+
+MASS = 1.00794
+TEMP = 100.0                                         # K
+# two models: "quartic" (stiff 400 / soft 40 rad/ps, lam x^2 y^2) and "fermi" (w_s = 2 w_l,
+# c x y^2 + d y^4: Fermi resonance, the classic zero-point leakage case)
+MODELS = {"quartic": dict(w_s=400.0, w_l=40.0, lam=5.0, c=0.0, d=0.0, lx=0.45, ly=1.6),
+          "fermi": dict(w_s=300.0, w_l=150.0, lam=0.0, c=5.0, d=2.0, lx=0.6, ly=0.9)}
+W_S = W_L = LAM = C3 = D4 = K_S = K_L = LX = LY = 0.0
+
+
+def set_model(name: str) -> None:
+    global W_S, W_L, LAM, C3, D4, K_S, K_L, LX, LY
+    p = MODELS[name]
+    W_S, W_L, LAM, C3, D4, LX, LY = (p["w_s"], p["w_l"], p["lam"], p["c"], p["d"], p["lx"],
+                                     p["ly"])
+    K_S = MASS * MVV2E * W_S ** 2                    # eV/A^2
+    K_L = MASS * MVV2E * W_L ** 2
+
+
+set_model("quartic")
+
+
+def _sinc_dvr_kinetic(n: int, d: float) -> np.ndarray:
+    """Colbert-Miller kinetic-energy matrix (eV) on n points spaced d (A), mass MASS."""
+    i = np.arange(n)
+    diff = i[:, None] - i[None, :]
+    off = 2.0 * (-1.0) ** diff / np.where(diff == 0, 1, diff) ** 2
+    t = np.where(diff == 0, np.pi ** 2 / 3, off)
+    return HBAR ** 2 / (2 * MASS * MVV2E * d * d) * t
+
+
+def exact_averages(nx: int = 40, ny: int = 60, nstates: int = 150) -> dict:
+    """Exact thermal <K_x>, <K_y>, <V> (eV) of the 2D model at TEMP by DVR diagonalisation."""
+    x = np.linspace(-LX, LX, nx)
+    y = np.linspace(-LY, LY, ny)
+    tx = np.kron(_sinc_dvr_kinetic(nx, x[1] - x[0]), np.eye(ny))
+    ty = np.kron(np.eye(nx), _sinc_dvr_kinetic(ny, y[1] - y[0]))
+    xx, yy = np.meshgrid(x, y, indexing="ij")
+    v = (0.5 * K_S * xx ** 2 + 0.5 * K_L * yy ** 2 + LAM * xx ** 2 * yy ** 2
+         + C3 * xx * yy ** 2 + D4 * yy ** 4).ravel()
+    e, c = eigh(tx + ty + np.diag(v), subset_by_index=[0, nstates - 1])
+    p = np.exp(-(e - e[0]) / (KB * TEMP))
+    p /= p.sum()
+    assert p[-1] < 1e-30
+    return {"K_x": float(p @ np.einsum("in,ij,jn->n", c, tx, c)),
+            "K_y": float(p @ np.einsum("in,ij,jn->n", c, ty, c)),
+            "V": float(p @ np.einsum("in,i,in->n", c, v, c))}
+
+
+def md_averages(qtb_extra: str, steps: int, n: int = 8, damp: float = 0.5, f_max: float = 200.0,
+                n_f: int = 100, seed: int = 2024) -> dict:
+    """<K_x>, <K_y>, <V_xy> per atom (eV) over `steps` steps (dt 0.5 fs) after steps/5 of
+    equilibration (and adaptation), n^3 atoms, fix qtb temp TEMP ... `qtb_extra`."""
+    lmp = create_lammps()
+    lines = [
+        "units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
+        "lattice sc 3.0 origin 0.5 0.5 0.5", f"region box block 0 {n} 0 {n} 0 {n}",
+        "create_box 1 box", "create_atoms 1 box", f"mass 1 {MASS}", "timestep 0.0005",
+        "fix ref all store/state 0 x y z",
+        "variable dx atom x-f_ref[1]", "variable dy atom y-f_ref[2]", "variable dz atom z-f_ref[3]",
+        f"variable fx atom -({K_S}+2*{LAM}*v_dy*v_dy)*v_dx-{C3}*v_dy*v_dy",
+        f"variable fy atom -({K_L}+2*{LAM}*v_dx*v_dx+2*{C3}*v_dx+4*{D4}*v_dy*v_dy)*v_dy",
+        f"variable fz atom -{K_L}*v_dz",
+        f"variable exy atom 0.5*{K_S}*v_dx*v_dx+0.5*{K_L}*v_dy*v_dy+{LAM}*v_dx*v_dx*v_dy*v_dy"
+        f"+{C3}*v_dx*v_dy*v_dy+{D4}*v_dy^4",
+        f"variable e atom v_exy+0.5*{K_L}*v_dz*v_dz",
+        "fix nve all nve",
+        f"fix q all qtb temp {TEMP} damp {damp} seed {seed} f_max {f_max} N_f {n_f} {qtb_extra}",
+        "fix pot all addforce v_fx v_fy v_fz energy v_e", "fix_modify pot energy yes",
+        f"variable kx atom 0.5*{MASS}*{MVV2E}*vx*vx",
+        f"variable ky atom 0.5*{MASS}*{MVV2E}*vy*vy",
+        "compute kx all reduce ave v_kx", "compute ky all reduce ave v_ky",
+        "compute vxy all reduce ave v_exy",
+        "thermo 10000", "thermo_style custom step temp f_q[7]",
+        f"run {steps // 5}",
+        "fix avg all ave/time 1 1000 1000 c_kx c_ky c_vxy",
+        "fix rec all vector 1000 f_avg[1] f_avg[2] f_avg[3]",
+    ]
+    for line in lines:
+        lmp.command(line)
+    lmp.command(f"run {steps}")
+    rows = steps // 1000
+    data = np.array([[lmp.extract_fix("rec", 0, 2, i, j) for j in range(3)]
+                     for i in range(rows)])
+    lmp.close()
+    nb = 10
+    blocks = data[: rows // nb * nb].reshape(nb, -1, 3).mean(axis=1)
+    mean = data.mean(axis=0)
+    err = blocks.std(axis=0, ddof=1) / math.sqrt(nb)
+    return {"K_x": (mean[0], err[0]), "K_y": (mean[1], err[1]), "V": (mean[2], err[2])}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=200000)
+    ap.add_argument("--atoms-per-side", type=int, default=8)
+    ap.add_argument("--model", choices=sorted(MODELS), default="quartic")
+    ap.add_argument("--damp", type=float, default=0.5, help="ps")
+    args = ap.parse_args()
+    set_model(args.model)
+    t0 = time.time()
+    exact = exact_averages()
+    out = [f"# model {args.model}: T = {TEMP} K, H mass, w_s = {W_S}, w_l = {W_L} rad/ps, "
+           f"lam = {LAM} eV/A^4, c = {C3} eV/A^3, d = {D4} eV/A^4; {args.atoms_per_side ** 3} "
+           f"atoms, {args.steps} steps of 0.5 fs (+20 % equilibration), damp {args.damp} ps, "
+           "f_max 200 THz, N_f 100",
+           f"exact (DVR): K_x {exact['K_x']:.6f}  K_y {exact['K_y']:.6f}  V {exact['V']:.6f} eV"
+           f"  [harmonic: K_x {HBAR * W_S / 4 / math.tanh(HBAR * W_S / (2 * KB * TEMP)):.6f}"
+           f"  K_y {HBAR * W_L / 4 / math.tanh(HBAR * W_L / (2 * KB * TEMP)):.6f}]"]
+    print(out[-1], flush=True)
+    for label, extra in [("plain QTB", ""), ("QTB + deconvolution", "deconvolution yes"),
+                         ("adQTB + deconvolution", "deconvolution yes adaptive yes")]:
+        t1 = time.time()
+        md = md_averages(extra, args.steps, n=args.atoms_per_side, damp=args.damp)
+        line = f"{label:24s}" + "".join(
+            f"  {k} {md[k][0] / exact[k] - 1:+.2%} +- {md[k][1] / exact[k]:.2%}"
+            for k in ("K_x", "K_y", "V")) + f"   ({time.time() - t1:.0f} s)"
+        print(line, flush=True)
+        out.append(line)
+    out.append(f"# total {time.time() - t0:.0f} s")
+    res = Path(__file__).resolve().parent / "results"
+    res.mkdir(exist_ok=True)
+    (res / f"adqtb_anharmonic_{args.model}.txt").write_text("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()

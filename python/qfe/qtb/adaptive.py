@@ -1,0 +1,237 @@
+"""Adaptive QTB bookkeeping for the Python side (ASE's QTBDynamics), step for step what
+``fix qtb ... adaptive yes`` does in LAMMPS, on the same kernel functions.
+
+Per atom and noise interval n (segment s = n // 2N_f, position j = n - 2N_f s) it records the
+random force (at force evaluation) and the full-step velocity averaged over the alpha steps of
+the interval (at the end of each MD step).  When the first force of segment s is computed,
+segment s - 1 is processed: per-atom spectra (kernel ``qtb_segment_spectra``), summed per atom
+type in fixed point exactly as the fix sums them over MPI ranks, normalised to spectral
+densities per degree of freedom, corrected for the interval average, accumulated, and
+(``adaptive``, after ``skip`` segments) passed to the kernel's ``qtb_adapt_gamma``.
+
+Units are the kernel's (LAMMPS metal: ps, A/ps, eV, amu).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from qfe.qtb.noise_kernel import (
+    QTBBath,
+    adapt_gamma,
+    adapt_k_max,
+    interval_average_gain,
+    segment_spectra,
+)
+
+__all__ = ["AdaptiveSpectra", "SCHEMES"]
+
+SCHEMES = ("simple", "normalised")
+_NO_SEGMENT = -(2 ** 31)
+ADAPT_MEMORY = 10.0      # kQTBAdaptMemory of the kernel (segments)
+
+
+def _llround(x: np.ndarray) -> np.ndarray:
+    """C's llround (half away from zero) for doubles, exactly."""
+    big = np.abs(x) >= 2.0 ** 52                       # already integers
+    r = np.sign(x) * np.floor(np.abs(x) + 0.5)
+    return np.where(big, x, r).astype(np.int64)
+
+
+class AdaptiveSpectra:
+    """Segment spectra, Delta_FDT and gamma_r(w) per atom type for a :class:`QTBBath`.
+
+    kernel : the bath (its slots are created here when ``adaptive``)
+    types : (n,) atom type index 0..ntypes-1 of each atom
+    type_masses : (ntypes,) mass of each type (amu)
+    adaptive, rate, skip, min_ratio, scheme : as fix qtb ``adaptive``, ``adapt_rate``,
+        ``adapt_skip``, ``adapt_min``, ``adapt_scheme``
+    """
+
+    def __init__(self, kernel: QTBBath, types, type_masses, adaptive: bool = True,
+                 rate: float = 0.1, skip: int = 5, min_ratio: float = 0.01,
+                 scheme: str = "normalised", fdt_file=None, fdt_every: int = 10):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) \
+                or not math.isfinite(rate) or rate <= 0:
+            raise ValueError(f"adapt_rate must be > 0, got {rate!r}")
+        if isinstance(skip, bool) or not isinstance(skip, (int, np.integer)) or skip < 0:
+            raise ValueError(f"adapt_skip must be an integer >= 0, got {skip!r}")
+        if isinstance(min_ratio, bool) or not isinstance(min_ratio, (int, float)) \
+                or not 0 < min_ratio <= 1:
+            raise ValueError(f"adapt_min (lower bound of gamma_r/gamma) must be in (0, 1], got "
+                             f"{min_ratio!r}")
+        if scheme not in SCHEMES and scheme != "normalized":
+            raise ValueError(f"adapt_scheme must be 'simple' or 'normalised', got {scheme!r}")
+        if isinstance(fdt_every, bool) or not isinstance(fdt_every, (int, np.integer)) \
+                or fdt_every < 1:
+            raise ValueError(f"fdt_every must be a positive integer, got {fdt_every!r}")
+        self.kernel = kernel
+        self.types = np.asarray(types, dtype=np.intc)
+        self.type_masses = np.asarray(type_masses, dtype=np.float64)
+        self.ntypes = self.type_masses.size
+        self.adaptive = bool(adaptive)
+        self.rate, self.skip, self.min_ratio = float(rate), int(skip), float(min_ratio)
+        self.scheme = "simple" if scheme == "simple" else "normalised"
+        self.fdt_file, self.fdt_every = fdt_file, int(fdt_every)
+        n = self.types.size
+        nf = kernel.n_f
+        self.L = 2 * nf
+        m = nf + 1
+        self.gamma = 1.0 / kernel.damp
+        self.gamma_r = np.full((self.ntypes, m), self.gamma)
+        self.cvv_sum = np.zeros((self.ntypes, m))
+        self.cvr_sum = np.zeros((self.ntypes, m))
+        self.cvv_ema = np.zeros((self.ntypes, m))
+        self.cvr_ema = np.zeros((self.ntypes, m))
+        self.nseg_measured = 0
+        self.last_segment = -1
+        self.fdt_scalar = 0.0
+        self.vbuf = np.zeros((n, 3 * self.L), dtype=np.float32)
+        self.rbuf = np.zeros((n, 3 * self.L), dtype=np.float32)
+        self.seg = np.full(n, _NO_SEGMENT, dtype=np.int64)
+        self.count = np.full(n, -1, dtype=np.int64)
+        if self.adaptive:
+            kernel.set_slots(self.ntypes)
+            self._apply()
+        if fdt_file is not None:
+            with open(fdt_file, "w") as fh:
+                fh.write("# QTBDynamics FDT diagnostic (docs/fix_qtb.md)\n# columns: omega "
+                         "(rad/ps) gamma_r (1/ps) Delta_FDT (eV) C_vv (A^2/ps) Re_C_vR (eV)\n")
+
+    @property
+    def slots(self) -> np.ndarray:
+        """Spectrum slot of each atom for the kernel (-1: plain spectrum)."""
+        return self.types if self.adaptive else np.full(self.types.size, -1, dtype=np.intc)
+
+    def _apply(self) -> None:
+        for t in range(self.ntypes):
+            self.kernel.set_slot_scale(t, self.gamma_r[t] / self.gamma)
+
+    # -- the fix's apply_bath (non-reused force) and end_of_step
+    def before_forces(self, step: int) -> None:
+        n = int(step) // self.kernel.alpha
+        if n >= 0:
+            segment = n // self.L
+            if segment - 1 > self.last_segment:
+                self.process(segment - 1)
+
+    def record_random(self, step: int, random) -> None:
+        alpha = self.kernel.alpha
+        n = int(step) // alpha
+        segment = n // self.L
+        j = n - segment * self.L
+        new = self.seg != segment
+        if np.any(new):
+            self.seg[new] = segment
+            if j == 0 and n * alpha == int(step):
+                self.vbuf[new] = 0.0
+                self.rbuf[new] = 0.0
+                self.count[new] = 0
+            else:
+                self.count[new] = -1
+        ok = self.count >= 0
+        r = np.asarray(random, dtype=np.float64).astype(np.float32)
+        for c in range(3):
+            self.rbuf[ok, c * self.L + j] = r[ok, c]
+
+    def record_velocity(self, step: int, velocities) -> None:
+        """Full-step velocities (A/ps) at the end of MD step `step`."""
+        alpha = self.kernel.alpha
+        n = int(step) // alpha
+        if n < 0:
+            return
+        segment = n // self.L
+        j = n - segment * self.L
+        ok = (self.seg == segment) & (self.count >= 0)
+        w = np.float32(1.0) / np.float32(alpha)
+        v = np.asarray(velocities, dtype=np.float64).astype(np.float32)
+        for c in range(3):
+            self.vbuf[ok, c * self.L + j] += v[ok, c] * w
+        self.count[ok] += 1
+
+    def process(self, segment: int) -> None:
+        kernel = self.kernel
+        nf, L, m = kernel.n_f, self.L, kernel.n_f + 1
+        self.last_segment = segment
+        complete = L * kernel.alpha
+        who = np.flatnonzero((self.seg == segment) & (self.count == complete))
+        counts = np.bincount(self.types[who], minlength=self.ntypes)
+        if counts.sum() == 0:
+            return
+        spec = np.zeros((who.size, 2, m))
+        for a, i in enumerate(who):
+            spec[a] = segment_spectra(self.vbuf[i], self.rbuf[i], nf)
+        # the fix's rank-independent fixed-point sums
+        unit = np.zeros((self.ntypes, 2))
+        for t in range(self.ntypes):
+            sel = self.types[who] == t
+            if counts[t] == 0:
+                continue
+            for q in range(2):
+                gmax = np.max(np.abs(spec[sel, q]))
+                if gmax > 0:
+                    _, e = math.frexp(gmax * float(counts[t]))
+                    unit[t, q] = math.ldexp(1.0, e - 61)
+        h = kernel.noise_interval
+        self.nseg_measured += 1
+        adapt_now = self.adaptive and self.nseg_measured > self.skip
+        w = kernel.spectrum()[0]
+        theta = kernel.spectrum()[1]
+        gains = np.array([interval_average_gain(k, nf, kernel.alpha) for k in range(m)])
+        kmax = adapt_k_max(nf, kernel.alpha)
+        beta = max(1.0 / float(self.nseg_measured), 1.0 / ADAPT_MEMORY)
+        num = den = 0.0
+        for t in range(self.ntypes):
+            if counts[t] == 0:
+                continue
+            sel = self.types[who] == t
+            isum = [np.sum(_llround(spec[sel, q] / unit[t, q]), axis=0) if unit[t, q] > 0
+                    else np.zeros(m, dtype=np.int64) for q in range(2)]
+            norm = h / (float(L) * 3.0 * float(counts[t]))
+            cvv_last = isum[0].astype(np.float64) * unit[t, 0] * norm / gains
+            cvr_last = isum[1].astype(np.float64) * unit[t, 1] * norm
+            self.cvv_sum[t] += cvv_last
+            self.cvr_sum[t] += cvr_last
+            self.cvv_ema[t] += beta * (cvv_last - self.cvv_ema[t])
+            self.cvr_ema[t] += beta * (cvr_last - self.cvr_ema[t])
+            inv = 1.0 / float(self.nseg_measured)
+            cvv, cvr = self.cvv_sum[t] * inv, self.cvr_sum[t] * inv
+            mass = self.type_masses[t]
+            _, delta, _ = adapt_gamma(self.gamma_r[t], cvv, cvr, mass, self.gamma, theta, 0.0,
+                                      self.min_ratio, self.scheme, kernel.units, k_max=kmax)
+            for k in range(kmax + 1):       # in the fix's order
+                num += abs(delta[k])
+                den += kernel.units.mvv2e * mass * self.gamma_r[t, k] * cvv[k]
+            if adapt_now:
+                if self.scheme == "simple":
+                    cvv, cvr = cvv_last, cvr_last
+                else:
+                    cvv, cvr = self.cvv_ema[t], self.cvr_ema[t]
+                self.gamma_r[t], _, _ = adapt_gamma(self.gamma_r[t], cvv, cvr, mass, self.gamma,
+                                                    theta, self.rate, self.min_ratio,
+                                                    self.scheme, kernel.units, k_max=kmax)
+        self.fdt_scalar = num / den if den > 0 else 0.0
+        if adapt_now:
+            self._apply()
+        if self.fdt_file is not None and self.nseg_measured % self.fdt_every == 0:
+            self._write(segment, w)
+
+    def delta_fdt(self, t: int = 0) -> np.ndarray:
+        """Delta_FDT(w_k) (eV) of type t from the spectra averaged so far."""
+        inv = 1.0 / max(self.nseg_measured, 1)
+        return (self.kernel.units.mvv2e * self.type_masses[t] * self.gamma_r[t]
+                * self.cvv_sum[t] * inv - self.cvr_sum[t] * inv)
+
+    def _write(self, segment: int, w) -> None:
+        inv = 1.0 / self.nseg_measured
+        with open(self.fdt_file, "a") as fh:
+            for t in range(self.ntypes):
+                fh.write(f"# segment {segment} type {t + 1} segments_measured "
+                         f"{self.nseg_measured} fdt_scalar {self.fdt_scalar:.6g}\n")
+                d = self.delta_fdt(t)
+                for k in range(w.size):
+                    fh.write(f"{w[k]:.10g} {self.gamma_r[t, k]:.10g} {d[k]:.10g} "
+                             f"{self.cvv_sum[t, k] * inv:.10g} {self.cvr_sum[t, k] * inv:.10g}\n")
+                fh.write("\n")
