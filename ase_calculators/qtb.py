@@ -30,10 +30,12 @@ import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.md.md import MolecularDynamics
 
+from qfe.units import PS_ASE
+
 __all__ = ["PS", "QTBCalculator", "QTBDynamics", "check_masses"]
 
-# LAMMPS metal: ftm2v = 1/mvv2e with mvv2e = 1.0364269e-4 (same expression as the kernel's)
-PS = math.sqrt(1.0 / 1.0364269e-4)
+# LAMMPS metal: ftm2v = 1/mvv2e with LAMMPS's rounded mvv2e (the kernel's constant)
+PS = PS_ASE
 """One picosecond in ASE time units, consistent with the kernel's LAMMPS metal constants."""
 
 # fix qtb defaults (docs/fix_qtb.md), in ASE units
@@ -120,7 +122,7 @@ class _Bath:
         self.deconvolution = deconvolution
 
         units = lammps_metal_units()
-        self.ps = math.sqrt(units.ftm2v)            # == PS (checked by the tests)
+        self.ps = PS
         self.kernel = QTBBath(temperature=self.t_start, damp=self.damp / self.ps,
                               f_max=self.f_max * self.ps, n_f=self.n_f, seed=self.seed,
                               timestep=self.timestep / self.ps, units=units,

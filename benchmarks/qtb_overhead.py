@@ -154,7 +154,8 @@ def run_lammps(deck_text: str, nprocs: int, workdir: Path, timeout: float) -> st
                           env=lammps_environment())
     log = (workdir / "log.lammps").read_text() if (workdir / "log.lammps").exists() else ""
     if proc.returncode != 0:
-        raise RuntimeError(f"LAMMPS failed ({proc.returncode}):\n{(proc.stdout + proc.stderr + log)[-3000:]}")
+        tail = (proc.stdout + proc.stderr + log)[-3000:]
+        raise RuntimeError(f"LAMMPS failed ({proc.returncode}):\n{tail}")
     return log
 
 
@@ -182,7 +183,9 @@ def parse(log: str):
 def summarize(name: str, rows, qtb_bytes: float, n_f: int) -> list[str]:
     lang = [r for r in rows if r["which"] == "langevin"]
     qtb = [r for r in rows if r["which"] == "qtb"]
-    med = lambda rs, k: statistics.median(r[k] for r in rs)
+    def med(rs, k):
+        return statistics.median(r[k] for r in rs)
+
     step_l, step_q = med(lang, "step"), med(qtb, "step")
     mod_l, mod_q = med(lang, "modify"), med(qtb, "modify")
     rest_l = statistics.median(r["step"] - r["pair"] for r in lang)
@@ -196,9 +199,12 @@ def summarize(name: str, rows, qtb_bytes: float, n_f: int) -> list[str]:
                    f"{r['comm']:12.4f} {r['modify']:14.5f} {r['mem']:8.1f}")
     out += [
         f"median s/step: langevin {step_l:.4f}, qtb {step_q:.4f}",
-        f"overhead (wall time, median ratio - 1):            {100 * (step_q / step_l - 1):+.2f} %",
-        f"overhead (all but Pair, (restq - restl) / step_l): {100 * (rest_q - rest_l) / step_l:+.3f} %",
-        f"overhead (Modify section, (Mq - Ml) / step_l):     {100 * (mod_q - mod_l) / step_l:+.3f} %",
+        "overhead (wall time, median ratio - 1):            "
+        f"{100 * (step_q / step_l - 1):+.2f} %",
+        "overhead (all but Pair, (restq - restl) / step_l): "
+        f"{100 * (rest_q - rest_l) / step_l:+.3f} %",
+        "overhead (Modify section, (Mq - Ml) / step_l):     "
+        f"{100 * (mod_q - mod_l) / step_l:+.3f} %",
         f"fix qtb state per atom: {qtb_bytes:.0f} bytes (N_f = {n_f}); LAMMPS's fix qtb: "
         f"{8 * (6 * n_f + 3)} bytes -> ratio {qtb_bytes / (8 * (6 * n_f + 3)):.3f}",
         "",
@@ -207,7 +213,8 @@ def summarize(name: str, rows, qtb_bytes: float, n_f: int) -> list[str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cells", type=int, default=28, help="bcc cells per edge (default 28)")
     ap.add_argument("--nprocs", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5, help="steps per SNAP run block")
@@ -226,7 +233,8 @@ def main(argv=None) -> int:
     ap.add_argument("--note", default="", help="free text added to the header")
     ap.add_argument("--from-logs", action="store_true",
                     help="do not run: summarize the logs kept in --logs by an earlier run")
-    ap.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "qtb_overhead.txt")
+    ap.add_argument("--output", type=Path,
+                    default=REPO / "benchmarks" / "results" / "qtb_overhead.txt")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -254,14 +262,14 @@ def main(argv=None) -> int:
         label = None
         if model is None and args.from_logs:
             model = Path("small_li.pb")
-            label = (f"pair_style deepmd (throw-away small se_e2_a model trained here on SNAP "
-                     f"data: rcut 5, sel 40, 8-16-32 / 32-32)")
+            label = ("pair_style deepmd (throw-away small se_e2_a model trained here on SNAP "
+                     "data: rcut 5, sel 40, 8-16-32 / 32-32)")
         elif model is None:
             print("no DeePMD model given and no default model: training a small one ...",
                   flush=True)
             model = make_small_deepmd_model(REPO / "qfe-output" / "bench-small-deepmd")
-            label = (f"pair_style deepmd (throw-away small se_e2_a model trained here on SNAP "
-                     f"data: rcut 5, sel 40, 8-16-32 / 32-32)")
+            label = ("pair_style deepmd (throw-away small se_e2_a model trained here on SNAP "
+                     "data: rcut 5, sel 40, 8-16-32 / 32-32)")
         elif not args.from_logs and not Path(model).exists():
             raise FileNotFoundError(f"DeePMD model {model} does not exist")
         jobs.append((label or f"pair_style deepmd ({Path(model).name})",

@@ -15,8 +15,14 @@ from qfe.lammps import create_lammps
 from qfe.qtb.spectrum import classical_kinetic_energy, einstein_kinetic_energy
 from qfe.units import HBAR, KB, MASS_H
 
-from qtb_decks import (OMEGA_H, SPRING_K, einstein_deck, gather_sorted, run_commands,
-                       unwrapped_sorted)
+from qtb_decks import (
+    OMEGA_H,
+    SPRING_K,
+    einstein_deck,
+    gather_sorted,
+    run_commands,
+    unwrapped_sorted,
+)
 
 DT_PS = 0.0005          # timestep of the shared Einstein decks (ps)
 

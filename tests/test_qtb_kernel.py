@@ -9,7 +9,6 @@ from scipy import signal
 from qfe.qtb import spectrum
 from qfe.qtb.noise_kernel import QTBBath, lammps_metal_units, normals, philox4x32_10
 
-
 # --- counter-based generator
 
 def test_philox_known_answers():
@@ -50,9 +49,17 @@ def test_normals_are_a_pure_function_of_counters():
 # --- filter and spectrum
 
 def test_units_are_lammps_metal():
+    """The kernel's C++ copy of LAMMPS's metal constants equals qfe.units' (one definition)."""
+    from qfe import units
+
     u = lammps_metal_units()
-    assert u.boltz == 8.617343e-5 and u.hplanck == 4.135667403e-3
-    assert u.mvv2e == 1.0364269e-4 and u.ftm2v == pytest.approx(1 / 1.0364269e-4, rel=1e-15)
+    assert u.boltz == units.LAMMPS_METAL_BOLTZ and u.hplanck == units.LAMMPS_METAL_HPLANCK
+    assert u.mvv2e == units.LAMMPS_METAL_MVV2E
+    assert u.ftm2v == pytest.approx(1 / units.LAMMPS_METAL_MVV2E, rel=1e-15)
+    # and they are LAMMPS's published metal values (src/update.cpp), CODATA within 2e-6
+    assert units.LAMMPS_METAL_MVV2E == 1.0364269e-4 and units.LAMMPS_METAL_BOLTZ == 8.617343e-5
+    assert abs(units.LAMMPS_METAL_MVV2E / units.MVV2E - 1) < 1e-7
+    assert abs(units.LAMMPS_METAL_BOLTZ / units.KB - 1) < 2e-6
 
 
 def test_alpha_and_cutoff():

@@ -41,6 +41,15 @@ A2_PER_PS_TO_CM2_PER_S = 1e-4           # diffusion coefficients: 1 A^2/ps = 1e-
 # (CODATA 2014) differs from this CODATA 2018 value by 4e-9 (relative).
 ASE_TIME_PER_PS = math.sqrt(FTM2V)      # 98.2269475 ASE time units in 1 ps
 
+# --- LAMMPS ``units metal`` as LAMMPS itself rounds them (src/update.cpp).  The QTB kernel
+# mirrors these three in C++ (lammps_fixes/qtb_noise.cpp, pinned here by
+# tests/test_qtb_kernel.py) because a QTB trajectory must be bit-identical in LAMMPS and ASE;
+# they differ from the CODATA values above by <= 1.2e-6 (relative).
+LAMMPS_METAL_BOLTZ = 8.617343e-5        # eV/K
+LAMMPS_METAL_HPLANCK = 4.135667403e-3   # eV ps
+LAMMPS_METAL_MVV2E = 1.0364269e-4       # eV per amu*A^2/ps^2
+PS_ASE = math.sqrt(1.0 / LAMMPS_METAL_MVV2E)   # 98.2269506: 1 ps in ASE time, LAMMPS-consistent
+
 # --- masses (amu) of the light elements qfe is about; anything else: ase.data.atomic_masses
 MASS_H = 1.00794
 MASS_D = 2.014101778

@@ -52,7 +52,8 @@ def held_force_psd(taps, alpha: int, dt: float, frequency, mass: float, damp: fl
     h = alpha * dt
     gamma = 1.0 / damp
     transfer = filter_transfer(taps, h, f)
-    # PSD of the sequence sampled every dt (piecewise constant): |sum_{l<alpha} e^{-2 pi i f l dt}|^2
+    # PSD of the sequence sampled every dt (piecewise constant):
+    # |sum_{l<alpha} e^{-2 pi i f l dt}|^2
     # (Dirichlet kernel) / alpha, times the sequence PSD h * 2 m gamma/(mvv2e h) |H(f)|^2 / ftm2v^2
     with np.errstate(invalid="ignore", divide="ignore"):
         dirichlet = np.where(np.abs(np.sin(np.pi * f * dt)) < 1e-300, float(alpha) ** 2,
