@@ -23,6 +23,7 @@ import numpy as np
 
 import qfe._jax
 from qfe.nct.config import NCTConfig
+from qfe.units import EV_TO_MEV
 
 RESULT_JSON = "result.json"
 HISTORY_CSV = "history.csv"
@@ -236,7 +237,7 @@ class NCTResult:
 
         from qfe.nct.observables import phonon_dos
 
-        to_mev = 1e3 if self.energy_unit == "eV" else 1.0
+        to_mev = EV_TO_MEV if self.energy_unit == "eV" else 1.0
         harm = np.asarray(self.frequencies) * to_mev
         top = float(np.max(np.abs(harm)))
         if self.spectrum is not None:
@@ -258,13 +259,18 @@ class NCTResult:
 
 # ---- runs ---------------------------------------------------------------------------------
 def _config_from(config, options) -> NCTConfig:
+    """The one NCTConfig of a run: ``config`` itself when nothing overrides it, else one
+    merge of config (NCTConfig, dict or None) and options, validated once."""
+    if isinstance(config, NCTConfig) and not options:
+        return config
     base = {} if config is None else (config.to_dict() if isinstance(config, NCTConfig)
                                       else dict(config))
     return NCTConfig.from_dict({**base, **options})
 
 
-def run(structure, potential, temperature: float, config=None, **options) -> NCTResult:
-    """NCT free energy of a crystal at ``temperature`` (K).
+def run(structure, potential, temperature: float | None = None, config=None,
+        **options) -> NCTResult:
+    """NCT free energy of a crystal at ``temperature`` (K; or config.temperature).
 
     ``structure``: ASE Atoms or a file (POSCAR, CIF, LAMMPS data, ...); ``potential``: a
     Potential or a spec string (:func:`make_potential`); ``config``: an :class:`NCTConfig`,
@@ -272,7 +278,9 @@ def run(structure, potential, temperature: float, config=None, **options) -> NCT
     """
     from qfe.nct.phonons import crystal_system, load_structure
 
-    cfg = _config_from(config, {**options, "temperature": temperature})
+    if temperature is not None:
+        options = {**options, "temperature": temperature}
+    cfg = _config_from(config, options)
     atoms = load_structure(structure)
     pot = make_potential(potential, atoms)
     system = crystal_system(pot, atoms)
@@ -332,7 +340,6 @@ def evaluate_state(trainer, state, t_train: float = 0.0, baselines: dict | None 
     training had not converged."""
     from qfe.nct import observables
     from qfe.nct.convergence import monitor
-    from qfe.nct.phonons import frequencies_mev
     from qfe.nct.trainer import report_scale
 
     system, cfg = trainer.system, trainer.config
@@ -375,8 +382,8 @@ def evaluate_state(trainer, state, t_train: float = 0.0, baselines: dict | None 
         sp = observables.excitation_energies(trainer, state, batch_size=cfg.spectrum_batch)
         spectrum = {"w": sp["w"], "w_err": sp["w_err"], "w_harmonic": sp["w_harmonic"]}
     scale, unit = report_scale(system)
-    freqs = (frequencies_mev(system) / 1e3 if system.energy_unit == "eV"
-             else np.where(system.imaginary, -system.hbar_omega, system.hbar_omega))
+    # signed harmonic hbar w in the system's energy unit (negative: imaginary mode)
+    freqs = np.where(system.imaginary, -system.hbar_omega, system.hbar_omega)
     result = NCTResult(
         config=cfg.to_dict(), temperature=cfg.temperature, natoms=system.natoms,
         n_modes=system.n_modes, energy_unit=system.energy_unit, report_unit=unit,

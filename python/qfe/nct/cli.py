@@ -109,7 +109,7 @@ def run(args) -> int:
     config = NCTConfig.from_dict(options)          # validates before anything heavy
     from qfe.nct.api import run as run_nct
 
-    result = run_nct(args.structure, args.potential, config.temperature, config=config)
+    result = run_nct(args.structure, args.potential, config=config)
     print(result.summary())
     if config.output_dir:
         print(f"results written to {config.output_dir}")

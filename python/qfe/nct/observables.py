@@ -47,7 +47,7 @@ def thermodynamics(values: dict, system, temperature: float, entropy_over_kB: fl
     if temperature > 0:
         diff = np.asarray(values["energy"]) - np.asarray(values["free_energy"])
         m, e = mean_and_error(diff, blocked)
-        kT = system.kB * temperature
+        kT = system.kT(temperature)
         out["S_from_F"] = (m / kT, e / kT)
     return out
 

@@ -94,13 +94,18 @@ class ModeSystem:
             self._v0 = float(self.energy_fn(jnp.asarray(self.x0)))
         return self._v0
 
+    def kT(self, temperature: float) -> float:
+        """kB T in the system's energy unit (temperature in K for crystals, natural units
+        for model systems): the one place where a temperature becomes an energy."""
+        return float(self.kB * temperature)
+
     def harmonic_free_energy(self, temperature: float, n_levels: int | None = None) -> float:
         """V0 + sum_k F_ho(w_k): the exact free energy of the harmonic approximation.
 
         With ``n_levels`` the oscillators are truncated to levels 0..n_levels-1 (what a
         K-level occupation model can represent at best with an identity flow).
         """
-        return self.v0 + harmonic_oscillator_free_energy(self.hbar_omega, self.kB * temperature,
+        return self.v0 + harmonic_oscillator_free_energy(self.hbar_omega, self.kT(temperature),
                                                          n_levels)
 
     def harmonic_zpe(self) -> float:

@@ -29,6 +29,7 @@ from qfe.nct.occupation import OccupationModel
 from qfe.nct.sampler import make_sampler
 from qfe.nct.system import ModeSystem
 from qfe.nct.wavefunction import Wavefunction
+from qfe.units import EV_TO_MEV
 
 CHECKPOINT_NAME = "checkpoint.npz"
 CHECKPOINT_FORMAT = "qfe-nct-checkpoint"
@@ -52,7 +53,7 @@ class TrainState:
 def report_scale(system: ModeSystem) -> tuple[float, str]:
     """Factor from system energy units to report units, and the unit's name."""
     if system.energy_unit == "eV":
-        return 1000.0 / system.natoms, "meV/atom"
+        return EV_TO_MEV / system.natoms, "meV/atom"
     return 1.0 / system.natoms, ("natural" if system.natoms == 1 else "natural/atom")
 
 
@@ -214,7 +215,7 @@ class Trainer:
         self.system = system
         self.config = config.validate()
         m = system.n_modes
-        self.kT = float(system.kB * config.temperature)
+        self.kT = system.kT(config.temperature)
         self.flow = Flow(m, kind=config.flow, depth=config.flow_depth, width=config.flow_width,
                          mlp_layers=config.flow_mlp_layers, elementwise=config.flow_elementwise)
         self.occupation = OccupationModel(m, config.n_levels)
