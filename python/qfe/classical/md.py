@@ -21,7 +21,7 @@ import numpy as np
 from qfe.units import BAR_TO_GPA, EV_PER_A3_TO_GPA, KB
 
 __all__ = ["MDSettings", "run_recorded", "reset_to_sites", "set_langevin", "nvt_msd",
-           "npt_average", "NPTResult", "structure_from_lammps"]
+           "npt_average", "NPTResult"]
 
 
 @dataclass
@@ -242,14 +242,3 @@ def npt_average(lmp, temperature: float, pressure_gpa: float, settings: MDSettin
                      potential_energy_error=pe_err, enthalpy=h_mean, enthalpy_error=h_err,
                      cell=cell, pressure_mean=float(np.mean(data[:, 3])) * BAR_TO_GPA,
                      temperature_mean=float(np.mean(data[:, 4])), steps=steps)
-
-
-def structure_from_lammps(lmp, atoms):
-    """``atoms`` with the LAMMPS box and positions (LAMMPS frame), ordered by atom ID."""
-    out = atoms.copy()
-    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
-    lx, ly, lz = (boxhi[i] - boxlo[i] for i in range(3))
-    out.set_cell([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]])
-    out.set_positions(_lammps_sites(lmp) - np.asarray(boxlo))
-    out.wrap()
-    return out
