@@ -305,15 +305,22 @@ def crossing_temperature(curve_a: GibbsCurve, curve_b: GibbsCurve, t_min=None, t
     out = {"t_min_K": float(lo), "t_max_K": float(hi), "temperature": None, "error": None,
            "label_a": curve_a.label, "label_b": curve_b.label}
     sign = np.sign(dg)
-    idx = np.nonzero(sign[:-1] * sign[1:] < 0)[0]
-    if len(idx):
+    idx = np.nonzero(sign[:-1] != sign[1:])[0]
+    nonzero = sign[sign != 0]
+    if len(idx):           # a sign change, or a touch of zero
         i = int(idx[0])
-        t_star = grid[i] - dg[i] * (grid[i + 1] - grid[i]) / (dg[i + 1] - dg[i])
-        slope = (dg[i + 1] - dg[i]) / (grid[i + 1] - grid[i])       # eV/(atom K) = -DeltaS
+        if dg[i] == 0:
+            t_star = float(grid[i])
+        elif dg[i + 1] == 0:
+            t_star = float(grid[i + 1])
+        else:
+            t_star = grid[i] - dg[i] * (grid[i + 1] - grid[i]) / (dg[i + 1] - dg[i])
+        j = min(i + 1, len(grid) - 1)
+        slope = (dg[j] - dg[j - 1]) / (grid[j] - grid[j - 1])       # eV/(atom K) = -DeltaS
         sigma_dg = float(np.hypot(curve_a.gibbs_error(t_star), curve_b.gibbs_error(t_star)))
         out.update(temperature=float(t_star), error=float(sigma_dg / abs(slope)),
                    delta_entropy_kB_per_atom=float(-slope / KB),
-                   n_crossings=int(len(idx)))
+                   n_crossings=int(np.sum(nonzero[:-1] != nonzero[1:])))
     coarse = np.linspace(lo, hi, 11)
     out["temperatures_K"] = coarse.tolist()
     out["delta_g_meV_per_atom"] = (EV_TO_MEV * (curve_a.gibbs(coarse) - curve_b.gibbs(coarse))

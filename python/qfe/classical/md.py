@@ -204,7 +204,8 @@ def npt_average(lmp, temperature: float, pressure_gpa: float, settings: MDSettin
                 equil_steps: int, steps: int, seed: int, barostat: str = "iso",
                 every: int = 10, progress=None) -> NPTResult:
     """Langevin thermostat + ``fix nph`` barostat at (T, P) from the current configuration:
-    mean volume, cell, potential energy and enthalpy H = 3N kT/2 + <U> + P <V> (classical
+    mean volume, cell (mean box lengths and tilts, scaled to the mean volume), potential
+    energy and enthalpy H = 3N kT/2 + <U> + P <V> (classical
     kinetic energy of all 3N momenta, the convention of :mod:`qfe.classical.thermo`), with
     block-average standard errors.  ``barostat``: ``iso`` (cubic cells), ``aniso`` (three
     lengths) or ``tri`` (full cell, triclinic box)."""
@@ -237,6 +238,7 @@ def npt_average(lmp, temperature: float, pressure_gpa: float, settings: MDSettin
     h_mean += 1.5 * natoms * KB * float(temperature)
     lx, ly, lz, xy, xz, yz = (float(np.mean(data[:, c])) for c in range(5, 11))
     cell = np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
+    cell *= (vol / abs(np.linalg.det(cell))) ** (1.0 / 3.0)   # mean shape at the mean volume
     return NPTResult(temperature=float(temperature), pressure=float(pressure_gpa),
                      natoms=natoms, volume=vol, volume_error=vol_err, potential_energy=pe,
                      potential_energy_error=pe_err, enthalpy=h_mean, enthalpy_error=h_err,
