@@ -4,11 +4,11 @@ is the classical anharmonic free energy).  bcc Li with this model (and with its 
 has imaginary Gamma frequencies in the 54-atom cell (-1.8 THz): it is stabilised by
 anharmonicity, so no harmonic reference exists for it; fcc is stable.
 
-    python benchmarks/classical_li.py bcc|fcc [T ...]    (default: bcc 100 300; ~8 min per T)
+    python benchmarks/classical_li.py bcc|fcc [T ...]    (default: bcc 100 300; ~6 min per T)
 
 bcc: 3x3x3 conventional cells (54 atoms); fcc: 2x2x2 (32 atoms).
 Writes benchmarks/results/classical_li_<phase>_T<T>.json per temperature and prints a table.
-Settings: 1 fs, Langevin 0.1 ps, MSD 1000 + 3000 steps, t_eq 1000, t_s 5000, 4 repeats.
+Settings: 1 fs, Langevin 0.1 ps, MSD 1000 + 2000 steps, t_eq 1000, t_s 4000, 3 repeats.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def main(argv) -> int:
     except ValueError as exc:      # imaginary modes: no harmonic reference
         print(f"no harmonic reference for {phase}: {exc}", flush=True)
         harm, u0, nu = {T: float("nan") for T in temperatures}, float("nan"), np.array([np.nan])
-    settings = FrenkelLaddSettings(msd_equil_steps=1000, msd_steps=3000, equil_steps=1000,
-                                   switch_steps=5000, repeats=4, seed=2026)
+    settings = FrenkelLaddSettings(msd_equil_steps=1000, msd_steps=2000, equil_steps=1000,
+                                   switch_steps=4000, repeats=3, seed=2026)
     RESULTS.mkdir(exist_ok=True)
     rows = []
     for T in temperatures:

@@ -32,6 +32,7 @@ import numpy as np
 from qfe.classical.md import MDSettings, nvt_msd, reset_to_sites, run_recorded, set_langevin
 from qfe.classical.model import PairModel, start_lammps
 from qfe.classical.thermo import (
+    com_translation_free_energy,
     einstein_com_correction,
     einstein_free_energy,
     spring_constant_from_msd,
@@ -103,6 +104,7 @@ class FrenkelLaddResult:
     static_energy: float             # eV, U at the sites
     mean_potential_energy: float     # eV, <U> in the NVT run (nan with a given k)
     n_translations: int
+    com_translation: float           # eV, -kT ln[(V/N_t)/Lambda_M^3] (part of F)
     potential: dict
     settings: dict
     wall_time_s: float
@@ -116,6 +118,10 @@ class FrenkelLaddResult:
         d["free_energy_meV_per_atom"] = EV_TO_MEV * self.free_energy_per_atom
         d["free_energy_error_meV_per_atom"] = EV_TO_MEV * self.free_energy_error_per_atom
         d["volume_A3_per_atom"] = self.volume / self.natoms
+        # F without the free translation of the whole crystal: the convention of theories
+        # over the 3N - 3 vibrational modes (harmonic, SCHA, NCT in its classical limit)
+        d["free_energy_vibrational_eV_per_atom"] = (self.free_energy_per_atom
+                                                    - self.com_translation / self.natoms)
         d["dissipation_meV_per_atom"] = (EV_TO_MEV * float(np.mean(self.repeats_dissipation))
                                          / self.natoms)
         d["units"] = ("energies eV (totals) unless *_per_atom / *_meV_per_atom; volume A^3; "
@@ -274,5 +280,7 @@ def frenkel_ladd(structure, potential, temperature: float, *, settings=None,
         einstein_free_energy=f_e, com_correction=f_cm,
         repeats_delta_f=[float(x) for x in delta_f],
         repeats_dissipation=[float(x) for x in dissipation], static_energy=static,
-        mean_potential_energy=mean_pe, n_translations=n_trans, potential=model.to_dict(),
+        mean_potential_energy=mean_pe, n_translations=n_trans,
+        com_translation=com_translation_free_energy(volume, float(np.sum(masses)), t, n_trans),
+        potential=model.to_dict(),
         settings=sdict, wall_time_s=time.perf_counter() - start)
