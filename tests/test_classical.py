@@ -96,6 +96,18 @@ def test_bad_inputs_name_the_value():
         block_average([1.0, 2.0], 10)
 
 
+def test_lattice_translations_from_spglib():
+    """N_t = atoms / atoms per primitive cell: N for Bravais lattices, N/2 for hcp."""
+    from ase.build import bulk
+
+    from qfe.classical.frenkel_ladd import lattice_translations
+
+    assert lattice_translations(bulk("Li", "bcc", a=3.37, cubic=True).repeat(3)) == 54
+    assert lattice_translations(bulk("Ar", "fcc", a=5.26, cubic=True).repeat(2)) == 32
+    hcp = bulk("Mg", "hcp", a=3.2, c=5.2).repeat((2, 2, 2))
+    assert lattice_translations(hcp) == len(hcp) // 2
+
+
 # ---------------------------------------------------------------- Gibbs-Helmholtz (no LAMMPS)
 
 def test_gibbs_helmholtz_exact_for_classical_harmonic_and_quadratic():
