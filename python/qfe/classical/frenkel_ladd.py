@@ -143,13 +143,17 @@ class FrenkelLaddResult:
 def lattice_translations(atoms) -> int:
     """Number of pure lattice translations of the structure inside its cell (N / atoms in the
     primitive cell, from spglib; N when spglib finds no symmetry)."""
+    import warnings
+
     try:
         import spglib
 
         cell = (np.array(atoms.get_cell()), atoms.get_scaled_positions(),
                 atoms.get_atomic_numbers())
-        prim = spglib.find_primitive(cell, symprec=1e-3)
-    except Exception:
+        with warnings.catch_warnings():     # spglib's notice about its error handling
+            warnings.simplefilter("ignore", DeprecationWarning)
+            prim = spglib.find_primitive(cell, symprec=1e-3)
+    except Exception:       # spglib raises its own error types when it finds no cell
         prim = None
     if prim is None:
         return len(atoms)
