@@ -58,6 +58,7 @@ def main(argv) -> int:
     from ase.build import bulk
 
     from qfe.classical import FrenkelLaddSettings, frenkel_ladd, pair_model
+    from qfe.classical.thermo import json_safe
 
     phase = argv[0] if argv and argv[0] in ("bcc", "fcc") else "bcc"
     argv = argv[1:] if argv and argv[0] in ("bcc", "fcc") else argv
@@ -83,7 +84,8 @@ def main(argv) -> int:
         d["static_energy_eV_per_atom"] = u0
         d["min_frequency_THz"] = float(nu.min())
         d["max_frequency_THz"] = float(nu.max())
-        (RESULTS / f"classical_li_{phase}_T{T:g}.json").write_text(json.dumps(d, indent=1))
+        path = RESULTS / f"classical_li_{phase}_T{T:g}.json"
+        path.write_text(json.dumps(json_safe(d), indent=1))
         rows.append((T, r.free_energy_per_atom, r.free_energy_error_per_atom, harm[T],
                      r.wall_time_s))
         print(r.summary(), flush=True)

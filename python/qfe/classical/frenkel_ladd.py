@@ -35,6 +35,7 @@ from qfe.classical.thermo import (
     com_translation_free_energy,
     einstein_com_correction,
     einstein_free_energy,
+    json_safe,
     spring_constant_from_msd,
     switching_work,
 )
@@ -129,7 +130,7 @@ class FrenkelLaddResult:
         d["method"] = ("Frenkel-Ladd nonequilibrium TI to an Einstein crystal (LAMMPS fix "
                        "ti/spring, function 2, fixed centre of mass); Freitas, Asta, de Koning, "
                        "Comput. Mater. Sci. 112, 333 (2016)")
-        return d
+        return json_safe(d)
 
     def summary(self) -> str:
         ks = ", ".join(f"{s}: {k:.4g}" for s, k in self.spring_constants.items())

@@ -36,6 +36,7 @@ from qfe.classical.frenkel_ladd import (
 )
 from qfe.classical.md import MDSettings, npt_average
 from qfe.classical.model import PairModel, pair_model, start_lammps
+from qfe.classical.thermo import json_safe
 from qfe.units import EV_PER_A3_TO_GPA, EV_TO_MEV, KB
 
 __all__ = ["NPTSettings", "npt_run", "enthalpy_curve", "GibbsResult", "gibbs_free_energy",
@@ -138,7 +139,7 @@ class GibbsResult:
         d["gibbs_meV_per_atom"] = EV_TO_MEV * self.gibbs_per_atom
         d["gibbs_error_meV_per_atom"] = EV_TO_MEV * self.gibbs_error_per_atom
         d["units"] = "eV/atom, meV/atom where named, K, GPa, A^3/atom"
-        return d
+        return json_safe(d)
 
     def summary(self) -> str:
         return (f"G({self.temperature:g} K, {self.pressure:g} GPa) = {self.gibbs_per_atom:.6f} "
@@ -214,7 +215,7 @@ class GibbsCurve:
 
     def to_dict(self, grid=None) -> dict:
         grid = self.temperatures if grid is None else np.asarray(grid, dtype=float)
-        return {
+        d = {
             "label": self.label, "pressure_GPa": self.pressure, "T0_K": self.t0,
             "G0_eV_per_atom": self.g0, "G0_error_eV_per_atom": self.g0_error,
             "enthalpy_fit_coefficients_eV_per_atom": self.coefficients.tolist(),
@@ -229,6 +230,7 @@ class GibbsCurve:
             .tolist(),
             "method": "Gibbs-Helmholtz integration of a weighted polynomial fit of H(T)",
         }
+        return json_safe(d)
 
 
 def gibbs_helmholtz(t0: float, g0: float, g0_error: float, temperatures, enthalpies,
@@ -330,4 +332,4 @@ def crossing_temperature(curve_a: GibbsCurve, curve_b: GibbsCurve, t_min=None, t
                                          ).tolist()
     if not math.isfinite(float(np.min(sig))):
         raise RuntimeError("non-finite Gibbs error estimate")
-    return out
+    return json_safe(out)

@@ -197,7 +197,9 @@ class NPTResult:
              for k, v in self.__dict__.items()}
         d.update(self.per_atom())
         d["units"] = "eV, A, A^3, K, GPa (totals unless *_per_atom)"
-        return d
+        from qfe.classical.thermo import json_safe
+
+        return json_safe(d)
 
 
 def npt_average(lmp, temperature: float, pressure_gpa: float, settings: MDSettings, *,

@@ -36,6 +36,7 @@ __all__ = [
     "spring_constant_from_msd",
     "block_average",
     "switching_work",
+    "json_safe",
 ]
 
 
@@ -147,3 +148,19 @@ def switching_work(lam, de_dlam) -> float:
     if lam.shape != y.shape or lam.ndim != 1 or len(lam) < 2:
         raise ValueError("need two equal-length 1D arrays with at least 2 points")
     return float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(lam)))
+
+
+def json_safe(obj):
+    """``obj`` with non-finite floats replaced by None (strict JSON) and numpy scalars and
+    arrays turned into Python numbers and lists, recursively."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
