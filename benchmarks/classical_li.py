@@ -5,6 +5,8 @@ has imaginary Gamma frequencies in the 54-atom cell (-1.8 THz): it is stabilised
 anharmonicity, so no harmonic reference exists for it; fcc is stable.
 
     python benchmarks/classical_li.py bcc|fcc [T ...]    (default: bcc 100 300; ~6 min per T)
+    python benchmarks/classical_li.py helmholtz bcc      (after bcc 100 300: F(300 K) again from
+                                                          F(100 K) + NVT energies, ~4 min)
 
 bcc: 3x3x3 conventional cells (54 atoms); fcc: 2x2x2 (32 atoms).
 Writes benchmarks/results/classical_li_<phase>_T<T>.json per temperature and prints a table.
@@ -54,8 +56,50 @@ def harmonic_reference(atoms, model, temperatures):
     return out, u0 / n, nu
 
 
+def helmholtz_check(phase: str, t_lo: float = 100.0, t_hi: float = 300.0) -> None:
+    """F(t_hi) from the Frenkel-Ladd F(t_lo) by integrating fixed-volume NVT energies,
+    d(F/T)/dT = -E/T^2, against the Frenkel-Ladd F(t_hi): a second route for the temperature
+    dependence that needs no harmonic reference (bcc)."""
+    from ase.build import bulk
+
+    from qfe.classical.gibbs import NPTSettings, energy_curve, gibbs_helmholtz
+    from qfe.classical.thermo import json_safe
+
+    fl = {t: json.loads((RESULTS / f"classical_li_{phase}_T{t:g}.json").read_text())
+          for t in (t_lo, t_hi)}
+    per_cell, reps = {"bcc": (2, 3), "fcc": (4, 2)}[phase]
+    atoms = bulk("Li", phase, a=(per_cell * VOLUME) ** (1 / 3), cubic=True).repeat(reps)
+    temps = list(np.linspace(t_lo, t_hi, 5))
+    e = energy_curve(atoms, "default", temps, settings=NPTSettings(equil_steps=1000, steps=4000,
+                                                                   seed=99), progress=True)
+    curve = gibbs_helmholtz(t_lo, fl[t_lo]["free_energy_per_atom"],
+                            fl[t_lo]["free_energy_error_per_atom"], temps,
+                            [x["energy_eV_per_atom"] for x in e],
+                            [x["energy_error_eV_per_atom"] for x in e], degree=2)
+    f_int, f_int_err = float(curve.gibbs(t_hi)), float(curve.gibbs_error(t_hi))
+    f_fl, f_fl_err = fl[t_hi]["free_energy_per_atom"], fl[t_hi]["free_energy_error_per_atom"]
+    diff = 1e3 * (f_int - f_fl)
+    sig = 1e3 * float(np.hypot(f_int_err, f_fl_err))
+    out = {"phase": phase, "natoms": len(atoms), "energies": e, "curve": curve.to_dict(),
+           "F_integrated_eV_per_atom": f_int, "F_integrated_error_eV_per_atom": f_int_err,
+           "F_frenkel_ladd_eV_per_atom": f_fl, "F_frenkel_ladd_error_eV_per_atom": f_fl_err,
+           "difference_meV_per_atom": diff, "combined_error_meV_per_atom": sig}
+    (RESULTS / f"classical_li_{phase}_helmholtz.json").write_text(
+        json.dumps(json_safe(out), indent=1))
+    for x in e:
+        print(f"  E({x['temperature']:g} K) = {x['energy_eV_per_atom']:.6f} +- "
+              f"{1e3 * x['energy_error_eV_per_atom']:.3f} meV/atom")
+    print(f"{phase}: F({t_hi:g} K) from F({t_lo:g} K) + NVT energy integration = {f_int:.6f} +- "
+          f"{1e3 * f_int_err:.3f} meV; Frenkel-Ladd {f_fl:.6f} +- {1e3 * f_fl_err:.3f} meV; "
+          f"difference {diff:+.3f} +- {sig:.3f} meV/atom")
+
+
 def main(argv) -> int:
     from ase.build import bulk
+
+    if argv and argv[0] == "helmholtz":
+        helmholtz_check(argv[1] if len(argv) > 1 else "bcc")
+        return 0
 
     from qfe.classical import FrenkelLaddSettings, frenkel_ladd, pair_model
     from qfe.classical.thermo import json_safe

@@ -39,8 +39,9 @@ from qfe.classical.model import PairModel, pair_model, start_lammps
 from qfe.classical.thermo import json_safe
 from qfe.units import EV_PER_A3_TO_GPA, EV_TO_MEV, KB
 
-__all__ = ["NPTSettings", "npt_run", "enthalpy_curve", "GibbsResult", "gibbs_free_energy",
-           "GibbsCurve", "gibbs_helmholtz", "gibbs_curve", "crossing_temperature"]
+__all__ = ["NPTSettings", "npt_run", "enthalpy_curve", "energy_curve", "GibbsResult",
+           "gibbs_free_energy", "GibbsCurve", "gibbs_helmholtz", "gibbs_curve",
+           "crossing_temperature"]
 
 
 @dataclass
@@ -115,6 +116,47 @@ def enthalpy_curve(structure, potential, temperatures, pressure: float, *, setti
             bar.close()
         lmp.close()
     return results, mean_atoms
+
+
+def energy_curve(structure, potential, temperatures, *, settings=None, supercell=None,
+                 volume_per_atom=None, progress: bool = False) -> list[dict]:
+    """Fixed-cell Langevin NVT runs at each temperature (one LAMMPS instance, from the lattice
+    sites each time): E per atom = <U>/N + 3/2 kT (eV/atom, the kinetic energy of all 3N
+    momenta) with its standard error.  With :func:`gibbs_helmholtz` (E in place of H) this
+    gives F(T) at fixed V from F(T0): d(F/T)/dT = -E/T^2 -- an independent check of
+    Frenkel-Ladd results at two temperatures.  ``settings``: :class:`NPTSettings` (its
+    run lengths, seed and MD settings; the barostat is not used)."""
+    from qfe.classical.md import nvt_msd, reset_to_sites
+
+    settings = settings or NPTSettings()
+    if isinstance(settings, dict):
+        settings = NPTSettings(**settings)
+    temps = [_check_temperature(t) for t in temperatures]
+    atoms = prepare_structure(structure, volume_per_atom=volume_per_atom, supercell=supercell)
+    model = _model_for(atoms, potential)
+    lmp, species = start_lammps(atoms, model, timestep=settings.md.timestep)
+    n = len(atoms)
+    bar, tick = _progress_bar((settings.equil_steps + settings.steps) * len(temps),
+                              "NVT energies", progress)
+    out = []
+    try:
+        sites = np.array(lmp.gather_atoms("x", 1, 3), dtype=float).reshape(-1, 3)
+        for i, t in enumerate(temps):
+            if i:
+                lmp.command("unfix qfe_nve")
+                lmp.command("unfix qfe_langevin")
+                reset_to_sites(lmp, sites, t, settings.seed + 100 * i)
+            r = nvt_msd(lmp, species, t, settings.md, equil_steps=settings.equil_steps,
+                        steps=settings.steps, seed=settings.seed + 100 * i, progress=tick)
+            out.append({"temperature": t,
+                        "energy_eV_per_atom": r["potential_energy"] / n + 1.5 * KB * t,
+                        "energy_error_eV_per_atom": r["potential_energy_error"] / n,
+                        "msd_A2": r["msd"], "temperature_mean": r["temperature_mean"]})
+    finally:
+        if bar is not None:
+            bar.close()
+        lmp.close()
+    return out
 
 
 @dataclass
