@@ -337,3 +337,41 @@ def test_cli_fixed_volume_and_errors(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["classical", str(poscar), "--temperatures", "5:10:5"]) == 2
     assert "--pressure" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.deepmd
+def test_frenkel_ladd_fcc_lithium_default_model_harmonic_limit():
+    """fcc Li, qfe's default model, 32 atoms at 19.2 A^3/atom and 20 K (~3 min): Frenkel-Ladd
+    vs the classical harmonic F from the Hessian.  The anharmonic term measured with
+    benchmarks/classical_li.py is -0.5 meV/atom at 100 K and scales as T^2 (-0.02 meV/atom at
+    20 K); allowance 0.05 meV/atom + 4 standard errors.  The Einstein spring (3 eV/A^2, ~2.6x
+    the MSD value) makes the switching supply ~1 meV/atom."""
+    from ase.build import bulk
+
+    from qfe.classical import FrenkelLaddSettings, frenkel_ladd, pair_model
+    from qfe.classical.frenkel_ladd import lattice_translations
+    from qfe.potentials.lammps_potential import LammpsPotential
+    from qfe.potentials.phonons import frequencies_from_hessian
+
+    atoms = bulk("Li", "fcc", a=(4 * 19.2) ** (1 / 3), cubic=True).repeat(2)
+    model = pair_model("default", ["Li"])
+    pot = LammpsPotential(symbols=atoms.get_chemical_symbols(), masses=atoms.get_masses(),
+                          cell=np.array(atoms.get_cell()),
+                          reference_positions=atoms.get_positions(),
+                          pair_style=model.pair_style, pair_coeff=model.pair_coeff)
+    u0 = pot.compute(atoms.get_positions())["energy"]
+    nu = frequencies_from_hessian(pot.hessian(atoms.get_positions()), atoms.get_masses())
+    pot.close()
+    t = 20.0
+    f_harm = classical_harmonic_free_energy(nu, t, u0, atoms.get_volume(),
+                                            float(atoms.get_masses().sum()),
+                                            lattice_translations(atoms)) / len(atoms)
+    s = FrenkelLaddSettings(equil_steps=500, switch_steps=3000, repeats=4, seed=8,
+                            spring_constant=3.0)
+    r = frenkel_ladd(atoms, model, t, settings=s)
+    err = r.free_energy_error_per_atom
+    assert abs(r.free_energy_per_atom - f_harm) < 4 * err + 5e-5, \
+        (r.free_energy_per_atom, f_harm, err)
+    f_einstein = (r.einstein_free_energy + r.com_correction + r.static_energy) / len(atoms)
+    assert abs(f_einstein - f_harm) > 5 * (4 * err + 5e-5)
