@@ -51,7 +51,7 @@ def run_phase(phase: str, pressure: float) -> None:
     md = MDSettings(timestep=0.001, damping=0.1, pressure_damping=1.0)
     fl = FrenkelLaddSettings(msd_equil_steps=500, msd_steps=1500, equil_steps=500,
                              switch_steps=3000, repeats=3, seed=31, md=md)
-    npt = NPTSettings(equil_steps=1000, steps=3000, seed=41, md=md)
+    npt = NPTSettings(equil_steps=2000, steps=3000, seed=41, md=md)
     start = time.perf_counter()
     curve, g0, npts = gibbs_curve(atoms, "default", TEMPERATURES, pressure, npt_settings=npt,
                                   fl_settings=fl, progress=True, label=phase)

@@ -46,12 +46,18 @@ __all__ = ["NPTSettings", "npt_run", "enthalpy_curve", "energy_curve", "GibbsRes
 
 @dataclass
 class NPTSettings:
-    """NPT run lengths (steps), barostat kind (iso / aniso / tri), seed, MD settings."""
+    """NPT run lengths (steps), barostat kind (iso / aniso / tri), seed, MD settings.
+
+    relax_cell: before the first temperature, minimise the static enthalpy over the cell
+    (``fix box/relax``, sites fixed by symmetry or relaxed with them), so MD starts near the
+    right volume: a barostat started far from it rings for many Pdamp and biases short
+    averages."""
 
     equil_steps: int = 3000
     steps: int = 10000
     barostat: str = "iso"
     seed: int = 777
+    relax_cell: bool = True
     md: MDSettings = field(default_factory=MDSettings)
 
     def __post_init__(self):
@@ -82,6 +88,17 @@ def npt_run(structure, potential, temperature: float, pressure: float, *, settin
     return results[0], mean_atoms[0]
 
 
+def _relax_cell(lmp, pressure_gpa: float, barostat: str) -> None:
+    """Static relaxation of positions and cell at ``pressure_gpa`` (fix box/relax)."""
+    from qfe.units import BAR_TO_GPA
+
+    p_bar = float(pressure_gpa) / BAR_TO_GPA
+    lmp.command(f"fix qfe_boxrelax all box/relax {barostat} {p_bar!r} vmax 0.001")
+    lmp.command("min_style cg")
+    lmp.command("minimize 0.0 1.0e-6 5000 50000")
+    lmp.command("unfix qfe_boxrelax")
+
+
 def enthalpy_curve(structure, potential, temperatures, pressure: float, *, settings=None,
                    supercell=None, volume_per_atom=None, progress: bool = False):
     """NPT runs at each temperature (ascending order, one LAMMPS instance, each run starting
@@ -100,6 +117,8 @@ def enthalpy_curve(structure, potential, temperatures, pressure: float, *, setti
     bar, tick = _progress_bar(per_t * len(temps), f"NPT {pressure:g} GPa", progress)
     results, mean_atoms = [], []
     try:
+        if settings.relax_cell:
+            _relax_cell(lmp, pressure, settings.barostat)
         frac0 = atoms.get_scaled_positions()
         for i, t in enumerate(temps):
             r = npt_average(lmp, t, pressure, settings.md, equil_steps=settings.equil_steps,
