@@ -218,8 +218,14 @@ def gibbs_free_energy(structure, potential, temperature: float, pressure: float,
     atoms = prepare_structure(structure, volume_per_atom=volume_per_atom, supercell=supercell)
     model = _model_for(atoms, potential)
     npt, mean = npt_run(atoms, model, t, pressure, settings=npt_settings, progress=progress)
+    return _gibbs_at(npt, mean, model, fl_settings, progress, start)
+
+
+def _gibbs_at(npt, mean, model, fl_settings, progress, start) -> GibbsResult:
+    """Frenkel-Ladd at the NPT mean cell ``mean`` and G = F + P V*."""
+    t, pressure = npt.temperature, npt.pressure
     fl = frenkel_ladd(mean, model, t, settings=fl_settings, progress=progress)
-    n = len(atoms)
+    n = len(mean)
     pv = pressure / EV_PER_A3_TO_GPA * mean.get_volume() / n
     return GibbsResult(
         temperature=t, pressure=float(pressure), volume_per_atom=mean.get_volume() / n,
@@ -341,10 +347,15 @@ def gibbs_curve(structure, potential, temperatures, pressure: float, *, t0=None,
     t0 = temps[0] if t0 is None else _check_temperature(t0)
     atoms = prepare_structure(structure, volume_per_atom=volume_per_atom, supercell=supercell)
     model = _model_for(atoms, potential)
-    g = gibbs_free_energy(atoms, model, t0, pressure, npt_settings=npt_settings,
-                          fl_settings=fl_settings, progress=progress)
-    npts, _ = enthalpy_curve(atoms, model, temps, pressure, settings=npt_settings,
-                             progress=progress)
+    start = time.perf_counter()
+    npts, means = enthalpy_curve(atoms, model, temps, pressure, settings=npt_settings,
+                                 progress=progress)
+    if t0 in temps:         # the grid's own NPT run at T0 gives V*
+        i0 = temps.index(t0)
+        g = _gibbs_at(npts[i0], means[i0], model, fl_settings, progress, start)
+    else:
+        g = gibbs_free_energy(atoms, model, t0, pressure, npt_settings=npt_settings,
+                              fl_settings=fl_settings, progress=progress)
     n = len(atoms)
     curve = gibbs_helmholtz(t0, g.gibbs_per_atom, g.gibbs_error_per_atom, temps,
                             [r.enthalpy / n for r in npts], [r.enthalpy_error / n for r in npts],
