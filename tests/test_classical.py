@@ -339,6 +339,32 @@ def test_cli_fixed_volume_and_errors(tmp_path, capsys):
     assert "--pressure" in capsys.readouterr().err
 
 
+
+def test_cli_temperature_grid_two_structures_writes_json_and_plot(tmp_path):
+    """I/O of the phase comparison: G(T) for two structures, Delta G table, crossing entry,
+    plot (tiny runs: not a physics check)."""
+    import json
+
+    from ase.build import bulk
+
+    from qfe.cli import main
+
+    fcc = tmp_path / "fcc.vasp"
+    hcp = tmp_path / "hcp.vasp"
+    _ar_fcc().write(fcc, format="vasp")
+    bulk("Ar", "hcp", a=AR_A / 2**0.5, c=AR_A / 2**0.5 * (8 / 3) ** 0.5).repeat(
+        (3, 3, 2)).write(hcp, format="vasp")
+    rc = main(["classical", str(fcc), str(hcp), "--pressure", "0", "--temperatures", "4:8:2",
+               "--potential", LJ_SPEC, "--timestep", "0.004", "--damping", "0.4",
+               "--msd-steps", "400", "--equil-steps", "100", "--switch-steps", "400",
+               "--repeats", "2", "--npt-steps", "400", "--npt-equil-steps", "200", "--quiet",
+               "-o", str(tmp_path / "out")])
+    assert rc == 0
+    data = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert [len(r["gibbs_curve"]["temperatures_K"]) for r in data["results"]] == [3, 3]
+    assert len(data["crossing"]["delta_g_meV_per_atom"]) == 11
+    assert (tmp_path / "out" / "classical.png").stat().st_size > 1000
+
 @pytest.mark.slow
 @pytest.mark.deepmd
 def test_frenkel_ladd_fcc_lithium_default_model_harmonic_limit():
