@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "qfe.potentials.cli",
     "qfe.nct.cli",
     "qfe.analysis.cli",
+    "qfe.classical.cli",
 ]
 
 

@@ -1,0 +1,119 @@
+"""Classical bcc/fcc crossing temperature of Li (default qfe model) at a pressure: G(T) of
+each phase by Frenkel-Ladd at the lowest T (NPT volume) + NPT enthalpies on a grid +
+Gibbs-Helmholtz, then Delta G(T) and the crossing with its error bar.
+
+    python benchmarks/classical_li_crossing.py bcc [P_GPa]    (~8 min, 54 atoms)
+    python benchmarks/classical_li_crossing.py fcc [P_GPa]    (~4 min, 32 atoms)
+    python benchmarks/classical_li_crossing.py cross [P_GPa]  (combines the two, prints T*)
+
+The phases run as separate commands (each under 10 min on one core); their curves go to
+benchmarks/results/classical_li_<phase>_P<P>.json, the crossing to
+benchmarks/results/classical_li_crossing_P<P>.json (+ .png).  Same as
+``qfe classical bcc.vasp fcc.vasp --pressure P --temperatures 50:250:50`` with these run
+lengths, split so that each part fits a 10-minute job.  Small cells and short runs: this
+documents the route and its error bars, it is not a converged phase boundary.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS",
+             "DP_INTER_OP_PARALLELISM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TEMPERATURES = [50.0, 100.0, 150.0, 200.0, 250.0]
+VOLUME = 19.2          # starting volume, A^3/atom (NPT sets the real one)
+CELLS = {"bcc": (2, 3), "fcc": (4, 2)}        # atoms per conventional cell, repeats
+
+
+def _path(name: str, pressure: float) -> Path:
+    return RESULTS / f"classical_li_{name}_P{pressure:g}.json"
+
+
+def run_phase(phase: str, pressure: float) -> None:
+    from ase.build import bulk
+
+    from qfe.classical import FrenkelLaddSettings, MDSettings
+    from qfe.classical.gibbs import NPTSettings, gibbs_curve
+
+    per_cell, reps = CELLS[phase]
+    atoms = bulk("Li", phase, a=(per_cell * VOLUME) ** (1 / 3), cubic=True).repeat(reps)
+    md = MDSettings(timestep=0.001, damping=0.1, pressure_damping=1.0)
+    fl = FrenkelLaddSettings(msd_equil_steps=500, msd_steps=1500, equil_steps=500,
+                             switch_steps=3000, repeats=3, seed=31, md=md)
+    npt = NPTSettings(equil_steps=2000, steps=3000, seed=41, md=md)
+    start = time.perf_counter()
+    curve, g0, npts = gibbs_curve(atoms, "default", TEMPERATURES, pressure, npt_settings=npt,
+                                  fl_settings=fl, progress=True, label=phase)
+    out = {"phase": phase, "natoms": len(atoms), "pressure_GPa": pressure,
+           "curve": curve.to_dict(), "gibbs_T0": g0.to_dict(),
+           "npt": [r.to_dict() for r in npts], "wall_time_s": time.perf_counter() - start}
+    RESULTS.mkdir(exist_ok=True)
+    _path(phase, pressure).write_text(json.dumps(out, indent=1))
+    print(g0.summary())
+    for t, g, e, r in zip(TEMPERATURES, curve.gibbs(TEMPERATURES),
+                          curve.gibbs_error(TEMPERATURES), npts):
+        print(f"  {phase} {t:6.1f} K: G = {g:.6f} eV/atom +- {1e3 * e:.3f} meV, V = "
+              f"{r.volume / r.natoms:.3f} A^3/atom, H = {r.enthalpy / r.natoms:.6f} eV/atom")
+    print(f"wall time {out['wall_time_s']:.0f} s")
+
+
+def _curve(d):
+    from qfe.classical.gibbs import GibbsCurve
+
+    c = d["curve"]
+    return GibbsCurve(t0=c["T0_K"], g0=c["G0_eV_per_atom"], g0_error=c["G0_error_eV_per_atom"],
+                      coefficients=np.array(c["enthalpy_fit_coefficients_eV_per_atom"]),
+                      covariance=np.array(c["enthalpy_fit_covariance"]),
+                      temperatures=np.array(c["npt_temperatures_K"]),
+                      enthalpies=np.array(c["npt_enthalpy_eV_per_atom"]),
+                      enthalpy_errors=np.array(c["npt_enthalpy_error_eV_per_atom"]),
+                      chi2_per_dof=c["enthalpy_fit_chi2_per_dof"], pressure=c["pressure_GPa"],
+                      label=c["label"])
+
+
+def cross(pressure: float) -> None:
+    from qfe.classical.cli import _plot
+    from qfe.classical.gibbs import crossing_temperature
+
+    data = {p: json.loads(_path(p, pressure).read_text()) for p in ("bcc", "fcc")}
+    curves = {p: _curve(d) for p, d in data.items()}
+    out = crossing_temperature(curves["bcc"], curves["fcc"])
+    out["cells"] = {p: d["natoms"] for p, d in data.items()}
+    _path("crossing", pressure).write_text(json.dumps(out, indent=1))
+    _plot([curves["bcc"], curves["fcc"]], _path("crossing", pressure).with_suffix(".png"))
+    print(f"Delta G = G_bcc - G_fcc at {pressure:g} GPa (meV/atom):")
+    for t, g, e in zip(out["temperatures_K"], out["delta_g_meV_per_atom"],
+                       out["delta_g_error_meV_per_atom"]):
+        print(f"  {t:6.1f} K  {g:+.3f} +- {e:.3f}")
+    if out["temperature"] is None:
+        print("no crossing in the range")
+    else:
+        print(f"crossing T = {out['temperature']:.1f} +- {out['error']:.1f} K "
+              f"(bcc {out['cells']['bcc']} atoms, fcc {out['cells']['fcc']} atoms)")
+
+
+def main(argv) -> int:
+    if not argv or argv[0] not in ("bcc", "fcc", "cross"):
+        print(__doc__)
+        return 2
+    pressure = float(argv[1]) if len(argv) > 1 else 0.0
+    if argv[0] == "cross":
+        cross(pressure)
+    else:
+        run_phase(argv[0], pressure)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
