@@ -65,3 +65,47 @@ def unwrapped_sorted(lmp):
     x = np.array(lmp.numpy.extract_compute("xu", 1, 2), dtype=float)
     tags = np.array(lmp.numpy.extract_atom("id"))[: x.shape[0]]
     return x[np.argsort(tags)]
+
+
+def rank_invariance_deck(free: bool, qtb_args: str) -> str:
+    """64 H atoms (sc lattice, no pair style), tethered by fix spring/self or free to migrate
+    between ranks; fix qtb with ``qtb_args``; writes final.dump (id, unwrapped x, v)."""
+    tether = "" if free else "fix tether all spring/self 5.0\n"
+    return f"""units metal
+atom_style atomic
+atom_modify map array
+boundary p p p
+lattice sc 3.0
+region box block 0 4 0 4 0 4
+create_box 1 box
+create_atoms 1 box
+mass 1 1.00794
+timestep 0.0005
+comm_modify cutoff 2.0
+neighbor 0.5 bin
+neigh_modify every 1 delay 0 check yes
+fix nve all nve
+fix q all qtb temp {3000 if free else 300} damp 0.1 seed 31 {qtb_args}
+{tether}compute xu all property/atom xu yu zu
+thermo 500
+run 2000
+write_dump all custom final.dump id xu yu zu vx vy vz modify sort id format float %.17g
+"""
+
+
+def run_on_ranks(workdir, nprocs: int, deck: str):
+    """Run ``deck`` with the wheel's mpiexec on ``nprocs`` ranks in ``workdir``; returns the
+    rows of final.dump and the log text."""
+    import subprocess
+
+    import numpy as np
+
+    from qfe.lammps import lammps_environment, lmp_executable, mpiexec_executable
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "in.qtb").write_text(deck)
+    proc = subprocess.run([mpiexec_executable(), "-n", str(nprocs), lmp_executable(), "-in",
+                           "in.qtb", "-log", "log.lammps"], cwd=workdir, capture_output=True,
+                          text=True, timeout=300, env=lammps_environment())
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return np.loadtxt(workdir / "final.dump", skiprows=9), (workdir / "log.lammps").read_text()

@@ -5,14 +5,19 @@ across runs and restarts and do not depend on the number of MPI ranks."""
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 
-from qfe.lammps import create_lammps, lammps_environment, lmp_executable, mpiexec_executable
+from qfe.lammps import create_lammps
 
-from qtb_decks import einstein_deck, gather_sorted, run_commands, unwrapped_sorted
+from qtb_decks import (
+    einstein_deck,
+    gather_sorted,
+    rank_invariance_deck,
+    run_commands,
+    run_on_ranks,
+    unwrapped_sorted,
+)
 
 
 def read_fdt(path):
@@ -147,37 +152,8 @@ def test_adaptive_one_vs_two_ranks_identical(tmp_path, free):
     """adaptive yes on 1 and 2 ranks: identical final positions and velocities (the spectra are
     summed in fixed point, so gamma_r does not depend on the decomposition; free atoms carry
     their segment buffers when they change rank)."""
-    tether = "" if free else "fix tether all spring/self 5.0\n"
-    deck = f"""units metal
-atom_style atomic
-atom_modify map array
-boundary p p p
-lattice sc 3.0
-region box block 0 4 0 4 0 4
-create_box 1 box
-create_atoms 1 box
-mass 1 1.00794
-timestep 0.0005
-comm_modify cutoff 2.0
-neighbor 0.5 bin
-neigh_modify every 1 delay 0 check yes
-fix nve all nve
-fix q all qtb temp {3000 if free else 300} damp 0.1 seed 31 f_max 1000 N_f 20 {ADAPTIVE}
-{tether}compute xu all property/atom xu yu zu
-thermo 500
-run 2000
-write_dump all custom final.dump id xu yu zu vx vy vz modify sort id format float %.17g
-"""
-    out = {}
-    for nprocs in (1, 2):
-        d = tmp_path / f"np{nprocs}"
-        d.mkdir()
-        (d / "in.qtb").write_text(deck)
-        proc = subprocess.run([mpiexec_executable(), "-n", str(nprocs), lmp_executable(), "-in",
-                               "in.qtb", "-log", "log.lammps"], cwd=d, capture_output=True,
-                              text=True, timeout=300, env=lammps_environment())
-        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-        out[nprocs] = np.loadtxt(d / "final.dump", skiprows=9)
+    deck = rank_invariance_deck(free, f"f_max 1000 N_f 20 {ADAPTIVE}")
+    out = {n: run_on_ranks(tmp_path / f"np{n}", n, deck)[0] for n in (1, 2)}
     assert out[1].shape == (64, 7)
     assert np.array_equal(out[1], out[2]), np.max(np.abs(out[1] - out[2]))
     if free:
