@@ -101,15 +101,18 @@ def build_optimizer(config: NCTConfig, energy_unit: float = 1.0):
         del params
         return jax.tree_util.tree_map(lambda g: jnp.where(jnp.abs(g) > floor, g, 0.0), updates)
 
-    def group(lr, lr_min, eps):
+    eps = config.adam_eps * float(energy_unit)
+    schedules = {"occupation": learning_rate_schedule(config, config.lr_occupation,
+                                                      config.min_lr_occupation),
+                 "flow": learning_rate_schedule(config, config.lr_flow, config.min_lr_flow)}
+
+    def group(schedule):
         parts = [optax.stateless(drop_roundoff)]
         if config.grad_clip > 0:
             parts.append(optax.clip_by_global_norm(config.grad_clip))
-        return optax.chain(*parts, optax.adam(learning_rate_schedule(config, lr, lr_min),
-                                              eps=eps))
+        return optax.chain(*parts, optax.adam(schedule, eps=eps))
 
     thermal = config.occupation_model == "thermal"
-    eps = config.adam_eps * float(energy_unit)
 
     def labels(params):
         out = {name: jax.tree_util.tree_map(lambda _: name, params[name]) for name in params}
@@ -118,12 +121,8 @@ def build_optimizer(config: NCTConfig, energy_unit: float = 1.0):
         return out
 
     tx = optax.multi_transform(
-        {"occupation": group(config.lr_occupation, config.min_lr_occupation, eps),
-         "flow": group(config.lr_flow, config.min_lr_flow, eps),
+        {"occupation": group(schedules["occupation"]), "flow": group(schedules["flow"]),
          "frozen": optax.set_to_zero()}, labels)
-    schedules = {"occupation": learning_rate_schedule(config, config.lr_occupation,
-                                                      config.min_lr_occupation),
-                 "flow": learning_rate_schedule(config, config.lr_flow, config.min_lr_flow)}
     return tx, schedules
 
 
