@@ -97,26 +97,6 @@ QFE_API int qfe_qtb_units_lammps_metal(double *out4)
   return OK;
 }
 
-/// units4 = {boltz, hplanck, mvv2e, ftm2v}
-QFE_API int qfe_qtb_bath_create(double temperature, double damp, double f_max, int n_f,
-                                int64_t seed, double dt, const double *units4,
-                                qfe_qtb_bath **out)
-{
-  if (!out || !units4) return fail(NULL_POINTER, "null pointer argument");
-  *out = nullptr;
-  return guarded([&] {
-    qfe::QTBParameters p;
-    p.temperature = temperature;
-    p.damp = damp;
-    p.f_max = f_max;
-    p.n_f = n_f;
-    p.seed = seed;
-    p.dt = dt;
-    qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
-    *out = new qfe_qtb_bath{qfe::QTBBath(p, u)};
-  });
-}
-
 /// as qfe_qtb_bath_create, with deconvolution = 0 (none), 1 (kinetic) or 2 (potential)
 QFE_API int qfe_qtb_bath_create2(double temperature, double damp, double f_max, int n_f,
                                  int64_t seed, double dt, int deconvolution,
@@ -136,6 +116,14 @@ QFE_API int qfe_qtb_bath_create2(double temperature, double damp, double f_max, 
     qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
     *out = new qfe_qtb_bath{qfe::QTBBath(p, u)};
   });
+}
+
+/// units4 = {boltz, hplanck, mvv2e, ftm2v}; no deconvolution
+QFE_API int qfe_qtb_bath_create(double temperature, double damp, double f_max, int n_f,
+                                int64_t seed, double dt, const double *units4,
+                                qfe_qtb_bath **out)
+{
+  return qfe_qtb_bath_create2(temperature, damp, f_max, n_f, seed, dt, 0, units4, out);
 }
 
 /// positive frequency grid w_k (rad/time), target theta and applied spectrum (energy),
