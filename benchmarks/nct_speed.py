@@ -139,7 +139,7 @@ def run_size(repeat, args, out):
     paper_trainer = Trainer(system, NCTConfig(**cfgs["paper"], steps=10 ** 9))
     paper_state = paper_trainer.init_state(thermalise=False)
     paper_state.params = trained.params
-    paper_state.opt_state = paper_trainer.optimizer.init(trained.params)
+    paper_state.opt_state = paper_trainer.init_optimizer(trained.params)
     t0 = time.perf_counter()
     import jax
 
@@ -155,7 +155,7 @@ def run_size(repeat, args, out):
 
     qfe_state = qfe_trainer.init_state()
     qfe_state.params = trained.params
-    qfe_state.opt_state = qfe_trainer.optimizer.init(trained.params)
+    qfe_state.opt_state = qfe_trainer.init_optimizer(trained.params)
 
     rows = {}
     t_move = None

@@ -18,6 +18,7 @@ SAMPLERS = ("exact", "metropolis")
 KINETIC_ESTIMATORS = ("stochastic", "laplacian", "gradient")
 GRADIENT_ESTIMATORS = ("stl", "pathwise", "score")
 LR_SCHEDULES = ("cosine", "exponential")
+STEP_CONTROLS = ("snr", "none")
 OCCUPATION_MODELS = ("auto", "table", "thermal")
 BASELINES = ("occupations", "gaussian")
 
@@ -64,6 +65,13 @@ class NCTConfig:
     grad_floor: float = 1e-9            # gradient components below this (units of the mean
                                         # hbar w) are roundoff and are set to zero
     grad_clip: float = 10.0             # max global gradient norm per group (<= 0: off)
+    step_control: str = "snr"           # "snr": scale each parameter tensor's Adam step by
+                                        # its gradient's signal-to-noise gain (the batch is
+                                        # split into gradient_groups to measure the noise);
+                                        # "none": plain Adam
+    gradient_groups: int = 8            # equal parts of the batch for the noise estimate
+    snr_threshold: float = 4.0          # step gain max(0, 1 - c * noise / |EMA gradient|^2)
+    snr_decay: float = 0.9              # memory of that gradient moving average (per step)
     # convergence monitor (see qfe.nct.convergence)
     convergence_window: int = 50        # steps in the sliding window
     stop_when_converged: bool = False   # end training once the window shows convergence
@@ -142,6 +150,16 @@ class NCTConfig:
         integer("lr_decay_steps", 1)
         integer("lr_decay_begin", 0)
         finite("grad_clip")
+        need(self.step_control in STEP_CONTROLS, "step_control", f"choose from {STEP_CONTROLS}")
+        integer("gradient_groups", 2)
+        if self.step_control == "snr":
+            need(self.batch_size % self.gradient_groups == 0, "gradient_groups",
+                 f"must divide batch_size = {self.batch_size} (the batch is split into equal "
+                 f"groups to measure the gradient noise)")
+        finite("snr_threshold")
+        need(self.snr_threshold >= 0, "snr_threshold", "must be >= 0 (0: plain Adam steps)")
+        finite("snr_decay")
+        need(0 <= self.snr_decay < 1, "snr_decay", "must be in [0, 1)")
         integer("eval_batches", 0)
         need(isinstance(self.baselines, (list, tuple))
              and all(b in BASELINES for b in self.baselines), "baselines",
@@ -186,6 +204,7 @@ class NCTConfig:
                        "batch_size", "lr_occupation", "lr_flow", "min_lr_occupation",
                        "min_lr_flow", "lr_schedule", "lr_warmup", "lr_decay_rate",
                        "lr_decay_steps", "lr_decay_begin", "adam_eps", "grad_floor", "grad_clip",
+                       "step_control", "gradient_groups", "snr_threshold", "snr_decay",
                        "seed")
 
     @property

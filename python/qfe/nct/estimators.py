@@ -59,34 +59,50 @@ def _rademacher(key, shape):
     return jnp.where(jax.random.bernoulli(key, 0.5, shape), 1.0, -1.0)
 
 
-def clip_local(values, factor: float):
+def _mean(x, axis_name=None):
+    """Mean over the batch axis; with ``axis_name`` (the batch split into equal groups under
+    ``jax.vmap(..., axis_name=...)``) the mean over the whole batch."""
+    m = jnp.mean(x, axis=0)
+    return m if axis_name is None else jax.lax.pmean(m, axis_name)
+
+
+def _size(x, axis_name=None):
+    """Number of samples in the whole batch (all groups)."""
+    return x.shape[0] * (1 if axis_name is None else jax.lax.psum(1, axis_name))
+
+
+def clip_local(values, factor: float, axis_name=None):
     """Clip to mean +- factor * mean|x - mean| (no clipping for factor <= 0)."""
     if factor is None or factor <= 0:
         return values
-    mean = jnp.mean(values)
-    mad = jnp.mean(jnp.abs(values - mean))
+    mean = _mean(values, axis_name)
+    mad = _mean(jnp.abs(values - mean), axis_name)
     return jnp.clip(values, mean - factor * mad, mean + factor * mad)
 
 
-def regression_residuals(values, feature):
+def regression_residuals(values, feature, axis_name=None):
     """Leave-one-out residuals of the least-squares fit values ~ a + b * feature.
 
     r_i / (1 - h_ii) with r the ordinary residuals and h the hat matrix: the baseline of
     sample i does not depend on sample i, so a score-function gradient stays unbiased.
     """
-    b = values.shape[0]
-    x = jnp.stack([jnp.ones_like(feature), feature - jnp.mean(feature)], axis=1)
-    gram = x.T @ x + 1e-12 * jnp.eye(2) * jnp.maximum(jnp.trace(x.T @ x), 1.0)
-    coef = jnp.linalg.solve(gram, x.T @ values)
+    b = _size(values, axis_name)
+    x = jnp.stack([jnp.ones_like(feature), feature - _mean(feature, axis_name)], axis=1)
+    xtx = x.T @ x
+    xtv = x.T @ values
+    if axis_name is not None:
+        xtx, xtv = jax.lax.psum(xtx, axis_name), jax.lax.psum(xtv, axis_name)
+    gram = xtx + 1e-12 * jnp.eye(2) * jnp.maximum(jnp.trace(xtx), 1.0)
+    coef = jnp.linalg.solve(gram, xtv)
     resid = values - x @ coef
     hat = jnp.sum(x * jnp.linalg.solve(gram, x.T).T, axis=1)
     return resid / jnp.maximum(1.0 - hat, 1.0 / b)
 
 
-def centered(values):
+def centered(values, axis_name=None):
     """x_i - mean of the others: (x - mean) * B/(B-1), an unbiased baseline."""
-    b = values.shape[0]
-    return (values - jnp.mean(values)) * (b / max(b - 1, 1))
+    b = _size(values, axis_name)
+    return (values - _mean(values, axis_name)) * (b / jnp.maximum(b - 1, 1))
 
 
 @dataclass(frozen=True)
@@ -208,7 +224,10 @@ class FreeEnergyObjective:
             raise ValueError(f"unknown gradient estimator {self.gradient!r}; choose from "
                              f"{GRADIENT_ESTIMATORS}")
 
-    def loss(self, params, batch, key):
+    def loss(self, params, batch, key, axis_name=None):
+        """``axis_name``: set when the batch is one of several equal groups mapped by
+        ``jax.vmap(..., axis_name=axis_name)``; baselines and clipping then use statistics of
+        the whole batch, so the mean of the groups' gradients is the whole-batch gradient."""
         le = self.local_energy
         wf = le.wavefunction
         n = batch["n"]
@@ -229,16 +248,17 @@ class FreeEnergyObjective:
 
         surrogate = 0.0
         if self.train_occupation and self.kT > 0:
-            adv_p = centered(clip_local(f_val, self.clip))
+            adv_p = centered(clip_local(f_val, self.clip, axis_name), axis_name)
             surrogate = surrogate + jnp.mean(adv_p * logp)
         if self.gradient in ("pathwise", "stl"):
             surrogate = surrogate + jnp.mean(e_loc)
         else:
             log_dens = jax.vmap(wf.log_density, in_axes=(None, 0, 0))(fp, q, n)
             if self.regression_baseline:
-                adv_e = regression_residuals(clip_local(e_val, self.clip), self.excitation(n))
+                adv_e = regression_residuals(clip_local(e_val, self.clip, axis_name),
+                                             self.excitation(n), axis_name)
             else:
-                adv_e = centered(clip_local(e_val, self.clip))
+                adv_e = centered(clip_local(e_val, self.clip, axis_name), axis_name)
             surrogate = surrogate + jnp.mean(adv_e * log_dens)
             if le.kinetic == "gradient":
                 # the gradient form is not H Psi / Psi: add its explicit theta dependence
