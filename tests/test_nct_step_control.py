@@ -123,6 +123,7 @@ def test_step_control_options_are_validated():
     NCTConfig(batch_size=100, step_control="none")          # no groups needed
 
 
+@pytest.mark.slow
 def test_training_does_not_raise_f_on_anharmonic_lithium():
     """Issue 14: on an anharmonic crystal the trained F is not above the harmonic-state
     (step-0) F beyond noise.  16-atom bcc Li, built-in model, 100 K, full default flow, 40

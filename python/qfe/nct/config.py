@@ -71,7 +71,7 @@ class NCTConfig:
                                         # "none": plain Adam
     gradient_groups: int = 8            # equal parts of the batch for the noise estimate
     snr_threshold: float = 4.0          # step gain max(0, 1 - c * noise / |EMA gradient|^2)
-    snr_decay: float = 0.9              # memory of that gradient moving average (per step)
+    snr_decay: float = 0.99             # memory of that gradient moving average (per step)
     # convergence monitor (see qfe.nct.convergence)
     convergence_window: int = 50        # steps in the sliding window
     stop_when_converged: bool = False   # end training once the window shows convergence

@@ -126,11 +126,12 @@ def build_optimizer(config: NCTConfig, energy_unit: float = 1.0):
     return tx, schedules
 
 
-def snr_gate(updates, grads, noise, state, threshold: float, decay: float = 0.9):
+def snr_gate(updates, grads, noise, state, threshold: float, decay: float = 0.99):
     """Scale each parameter tensor's update by its gradient's signal-to-noise gain.
 
     ``noise`` is the per-component variance of the batch gradient (measured from equal parts
-    of the batch).  The moving average m = b m + (1 - b) g has noise variance
+    of the batch).  The moving average m = b m + (1 - b) g (b = ``decay``; a long memory
+    lets a weak but consistent gradient through) has noise variance
     s = b^2 s + (1 - b)^2 var; per tensor the gain is max(0, 1 - c sum(s) / sum(m^2)), so a
     tensor whose averaged gradient is not above the noise (by c in power) does not move.
     Plain Adam divides by the RMS gradient, so at an optimum of an anharmonic crystal, where
