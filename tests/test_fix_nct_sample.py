@@ -1,0 +1,143 @@
+"""``fix nct_sample``: NCT trained and sampled from a LAMMPS deck with the deck's force field.
+
+References: (1) the same NCT run through the Python route (``qfe.nct.Trainer`` on a
+:class:`LammpsPotential` made from the same pair style: a second LAMMPS instance and no
+fix), which must give the same numbers; (2) qfe's analytic Morse twin (JAX, exact) for the
+energies of sampled configurations; (3) the exact harmonic mean-square displacement
+sum_k hbar/(2 m w_k) coth(hbar w_k / 2 kT) |e_k|^2 for samples of the identity flow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+pytest.importorskip("lammps")
+
+from qfe.lammps import create_lammps
+
+A_FCC = float(2.0 * np.sqrt(2.0))       # fcc with nearest neighbours at the Morse r0 = 2 A
+MASS = 63.546
+PAIR = ["pair_style morse 3.2", "pair_coeff * * 0.3 2.0 2.0"]
+MORSE_TWIN = dict(D=0.3, a=2.0, r0=2.0, cutoff=3.2, r_switch=3.1)
+BOX = ["units metal", "atom_style atomic", f"lattice fcc {A_FCC!r}",
+       "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
+       f"mass 1 {MASS}"]
+
+
+def _lammps(commands):
+    lmp = create_lammps()
+    for c in commands:
+        lmp.command(c)
+    return lmp
+
+
+def _sorted(lmp, name):
+    n = lmp.get_natoms()
+    tag = np.array(lmp.numpy.extract_atom("id")[:n])
+    return np.array(lmp.numpy.extract_atom(name)[:n])[np.argsort(tag)]
+
+
+def _vector(lmp, fix="nct"):
+    from lammps import LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR
+
+    return np.array([lmp.extract_fix(fix, LMP_STYLE_GLOBAL, LMP_TYPE_VECTOR, i)
+                     for i in range(12)])
+
+
+def test_train_deck_equals_python_route():
+    """Three training steps in a deck == three Trainer steps on the Python LAMMPS route
+    (rattled crystal: no degenerate modes, so both bases are the same to roundoff)."""
+    from ase import Atoms
+
+    from qfe.nct.config import NCTConfig
+    from qfe.nct.phonons import crystal_system
+    from qfe.nct.trainer import Trainer
+    from qfe.potentials import LammpsPotential
+
+    lmp = _lammps(BOX + PAIR + ["displace_atoms all random 0.03 0.03 0.03 4711 units box",
+                                "run 0"])
+    x_before, f_before = _sorted(lmp, "x"), _sorted(lmp, "f")
+    lmp.command("fix nct all nct_sample 100.0 batch_size 32 seed 3 flow identity steps 10")
+    lmp.command("run 3")
+    vec = _vector(lmp)
+    # the MD state is untouched (no integrator: positions and forces as before)
+    assert np.array_equal(_sorted(lmp, "x"), x_before)
+    assert np.allclose(_sorted(lmp, "f"), f_before, rtol=0, atol=1e-12)
+    lmp.close()
+
+    n = len(x_before)
+    side = 2 * A_FCC
+    atoms = Atoms(f"Cu{n}", positions=x_before, cell=np.diag([side] * 3), pbc=True)
+    pot = LammpsPotential(symbols=atoms.get_chemical_symbols(), masses=np.full(n, MASS),
+                          cell=atoms.get_cell()[:], reference_positions=x_before,
+                          pair_style="morse 3.2", pair_coeff=["* * 0.3 2.0 2.0"])
+    with pytest.warns(UserWarning, match="not a minimum"):
+        system = crystal_system(pot)
+    trainer = Trainer(system, NCTConfig(temperature=100.0, batch_size=32, seed=3,
+                                        flow="identity", steps=10, progress=False))
+    state = trainer.init_state()
+    for _ in range(3):
+        state, stats = trainer.step(state)
+    assert vec[11] == 3
+    assert vec[9] == pytest.approx(system.harmonic_free_energy(100.0), rel=1e-12)
+    assert vec[0] == pytest.approx(stats["free_energy"], rel=1e-10)
+    assert vec[1] == pytest.approx(stats["free_energy_err"], rel=1e-6)
+    assert vec[5] == pytest.approx(stats["potential"], rel=1e-10)
+
+
+def _exact_harmonic_msd(x0, temperature):
+    """(1/N) sum_i <|u_i|^2> of the harmonic crystal of the analytic Morse twin (A^2)."""
+    import jax.numpy as jnp
+
+    from qfe import units
+    from qfe.potentials import MorseCrystal
+
+    n = len(x0)
+    twin = MorseCrystal(symbols=["Cu"] * n, masses=np.full(n, MASS),
+                        cell=np.eye(3) * 2 * A_FCC, reference_positions=x0, **MORSE_TWIN)
+    h = np.asarray(twin.hessian(jnp.asarray(x0)))
+    inv_sqrt_m = 1.0 / np.sqrt(np.full(3 * n, MASS))
+    lam, vecs = np.linalg.eigh(h * np.outer(inv_sqrt_m, inv_sqrt_m))
+    keep = np.argsort(np.abs(lam))[3:]                     # drop the 3 translations
+    omega = np.sqrt(lam[keep] / units.MVV2E)                # rad/ps
+    hw = units.HBAR * omega
+    weight = np.sum(vecs[:, keep] ** 2 / MASS, axis=0)      # sum_i |e_ki|^2 / m_i
+    kT = units.KB * temperature
+    quantum = np.sum(units.HBAR / (2 * omega) / np.tanh(hw / (2 * kT)) * weight) / units.MVV2E
+    classical = np.sum(kT / omega**2 * weight) / units.MVV2E
+    return quantum / n, classical / n, twin
+
+
+def test_sample_mode_identity_flow_msd_is_exact_harmonic(tmp_path):
+    """Sample mode, identity flow = the harmonic density matrix: LAMMPS's compute msd on
+    the sampled configurations vs the exact quantum MSD; successive samples independent;
+    thermo pe of each sample = the analytic twin's energy of its positions."""
+    import jax.numpy as jnp
+
+    temperature, nsamples = 50.0, 400
+    out = tmp_path / "msd.dat"
+    lmp = _lammps(BOX + PAIR + [
+        "compute msd all msd",
+        "fix nct all nct_sample 50.0 mode sample every 1 flow identity batch_size 100 seed 5",
+        f"fix m all ave/time 1 1 1 c_msd[4] c_thermo_pe file {out}",
+        "thermo_style custom step pe c_msd[4]"])
+    x0 = _sorted(lmp, "x")
+    lmp.command(f"run {nsamples}")
+    side = 2 * A_FCC
+    d = _sorted(lmp, "x") - x0
+    x_last = x0 + d - side * np.round(d / side)      # small displacements: minimum image
+    pe_last = lmp.get_thermo("pe")
+    lmp.close()
+    data = np.loadtxt(out)
+    msd, pe = data[1:, 1], data[1:, 2]                  # row 0: step 0, before sampling
+    assert len(msd) == nsamples
+    quantum, classical, twin = _exact_harmonic_msd(x0, temperature)
+    mean, err = msd.mean(), msd.std(ddof=1) / np.sqrt(len(msd))
+    assert abs(mean - quantum) < 4 * err, (mean, err, quantum)
+    assert abs(quantum - classical) > 10 * err          # the test resolves quantum effects
+    r1 = np.corrcoef(msd[:-1], msd[1:])[0, 1]
+    assert abs(r1) < 4 / np.sqrt(len(msd)), r1
+    assert np.std(pe) > 0
+    assert pe_last == pytest.approx(float(twin.energy(jnp.asarray(x_last))), rel=1e-12)
