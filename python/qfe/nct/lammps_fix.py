@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+import qfe._jax  # noqa: F401  (JAX in float64; a missing JAX shows up when the fix is made)
 from qfe.potentials.base import Potential
 
 VECTOR_NAMES = ("F", "sigma_F", "E", "sigma_E", "K", "V", "S", "P", "sigma_P", "F_harmonic",
@@ -70,11 +71,11 @@ def parse_options(text: str) -> dict:
 
     words = text.split()
     if len(words) % 2:
-        raise ValueError(f"fix nct_sample: missing value after keyword '{words[-1]}'")
+        raise ValueError(f"missing value after keyword '{words[-1]}'")
     out = {}
     for k, v in zip(words[::2], words[1::2]):
         if k in out:
-            raise ValueError(f"fix nct_sample: keyword '{k}' given twice")
+            raise ValueError(f"keyword '{k}' given twice")
         out[k] = _parse_value(v)
     if "baselines" in out and isinstance(out["baselines"], str):
         out["baselines"] = [b for b in out["baselines"].split(",") if b]
@@ -129,7 +130,7 @@ class Driver:
         self.checkpoint = options.pop("checkpoint", None)
         self.output = options.pop("output", None)
         if "output_dir" in options:
-            raise ValueError("fix nct_sample: use the keyword 'output', not output_dir")
+            raise ValueError("use the keyword 'output', not output_dir")
         options.setdefault("progress", False)
         self.config = NCTConfig.from_dict({**options, "temperature": float(temperature)})
         self.mode = mode
@@ -145,7 +146,6 @@ class Driver:
     def build(self, natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr):
         import jax
 
-        import qfe._jax  # noqa: F401  (float64)
         from qfe.nct.phonons import crystal_system
         from qfe.nct.trainer import Trainer, load_checkpoint
 
@@ -179,7 +179,7 @@ class Driver:
         bad = int(np.sum(self.system.imaginary))
         if bad:
             raise ValueError(
-                f"fix nct_sample: {bad} imaginary harmonic mode(s) at the deck's positions "
+                f"{bad} imaginary harmonic mode(s) at the deck's positions "
                 f"(lowest {-np.max(self.system.hbar_omega[self.system.imaginary]) * 1e3:.3f} "
                 f"meV): relax the structure (minimize) before fix nct_sample")
         self.trainer = Trainer(self.system, self.config)
@@ -260,7 +260,7 @@ def build(fix_id, natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr):
     if d.system is None:
         d.build(natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr)
     elif d.system.natoms != natoms:
-        raise ValueError(f"fix nct_sample: the number of atoms changed from "
+        raise ValueError(f"the number of atoms changed from "
                          f"{d.system.natoms} to {natoms}")
 
 
