@@ -141,3 +141,48 @@ def test_sample_mode_identity_flow_msd_is_exact_harmonic(tmp_path):
     assert abs(r1) < 4 / np.sqrt(len(msd)), r1
     assert np.std(pe) > 0
     assert pe_last == pytest.approx(float(twin.energy(jnp.asarray(x_last))), rel=1e-12)
+
+
+def _thermo_rows(log: str) -> np.ndarray:
+    lines = log.splitlines()
+    start = next(i for i, s in enumerate(lines) if s.split()[:1] == ["Step"])
+    rows = []
+    for s in lines[start + 1:]:
+        if s.startswith("Loop time"):
+            break
+        rows.append([float(v) for v in s.split()])
+    return np.array(rows)
+
+
+def test_one_and_two_ranks_give_the_same_training(tmp_path):
+    """Every rank takes part in each evaluation (atoms split between them); rank 0's JAX
+    sees the same energies, so F after two steps agrees between 1 and 2 ranks."""
+    import subprocess
+
+    from qfe.lammps import lammps_environment, lmp_executable, mpiexec_executable
+
+    deck = "\n".join([
+        "units metal", "atom_style atomic", f"lattice fcc {A_FCC!r}",
+        "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
+        f"mass 1 {MASS}", *PAIR, "displace_atoms all random 0.03 0.03 0.03 4711 units box",
+        "fix nct all nct_sample 100.0 batch_size 16 seed 3 flow identity steps 10",
+        "thermo_style custom step pe f_nct[1] f_nct[2] f_nct[6] f_nct[10]",
+        "thermo_modify format float %20.15g", "thermo 1", "run 2"]) + "\n"
+    rows = {}
+    for nprocs in (1, 2):
+        work = tmp_path / f"np{nprocs}"
+        work.mkdir()
+        (work / "in.nct").write_text(deck)
+        proc = subprocess.run([mpiexec_executable(), "-n", str(nprocs), lmp_executable(),
+                               "-in", "in.nct", "-log", "log.lammps"], cwd=work,
+                              capture_output=True, text=True, timeout=300,
+                              env=lammps_environment())
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        log = (work / "log.lammps").read_text()
+        assert ("1 by 1 by 1 MPI" if nprocs == 1 else "by 2 MPI") in log
+        rows[nprocs] = _thermo_rows(log)
+    one, two = rows[1], rows[2]
+    assert one.shape == two.shape == (3, 6)
+    assert np.all(np.isfinite(one[1:]))
+    np.testing.assert_allclose(two[:, [0, 1, 2, 4, 5]], one[:, [0, 1, 2, 4, 5]], rtol=1e-12)
+    np.testing.assert_allclose(two[1:, 3], one[1:, 3], rtol=1e-9)
