@@ -44,7 +44,10 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <unistd.h>
 
 using namespace LAMMPS_NS;
 using namespace FixConst;
@@ -52,6 +55,20 @@ using namespace FixConst;
 namespace {
 enum { CMD_DONE = 0, CMD_EVAL = 1 };
 const char *kModule = "qfe.nct.lammps_fix";
+constexpr double kRestartVersion = 1.0;
+
+// a fresh temporary file name (the file exists, empty); "" on failure
+std::string temp_path()
+{
+  const char *dir = getenv("TMPDIR");
+  std::string templ = std::string(dir && *dir ? dir : "/tmp") + "/qfe-nct-XXXXXX";
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  int fd = mkstemp(buf.data());
+  if (fd < 0) return "";
+  close(fd);
+  return std::string(buf.data());
+}
 }    // namespace
 
 // called by Python (ctypes) on rank 0
@@ -106,6 +123,7 @@ FixNCTSample::FixNCTSample(LAMMPS *lmp, int narg, char **arg) :
   if (atom->natoms > 100000000)
     error->all(FLERR, "Fix nct_sample: {} atoms is too many for NCT", atom->natoms);
 
+  restart_global = 1;
   vector_flag = 1;
   size_vector = kVectorSize;
   global_freq = 1;
@@ -190,6 +208,12 @@ void FixNCTSample::build_system()
   x0.assign(3 * (size_t) n, 0.0);
   image0.assign(n, 0);
   gather_global(x0, &image0, atom->x);
+  if (!restart_x0.empty()) {
+    if (restart_x0.size() != x0.size())
+      error->all(FLERR, "Fix nct_sample: the restart file holds an NCT state for {} atoms, this "
+                 "system has {}", restart_x0.size() / 3, n);
+    x0 = restart_x0;    // the reference of the restarted training, not the current positions
+  }
   std::vector<double> mass(n, 0.0);
   for (int i = 0; i < atom->nlocal; i++)
     mass[atom->tag[i] - 1] = atom->rmass ? atom->rmass[i] : atom->mass[atom->type[i]];
@@ -197,16 +221,25 @@ void FixNCTSample::build_system()
   double cell[9] = {domain->xprd, 0.0, 0.0, domain->xy, domain->yprd, 0.0,
                     domain->xz, domain->yz, domain->zprd};
   collective([&]() -> std::string {
+    std::string state_file;
+    if (!restart_state.empty()) {
+      state_file = temp_path();
+      std::ofstream out(state_file, std::ios::binary);
+      out.write(restart_state.data(), (std::streamsize) restart_state.size());
+      if (!out) return "cannot write the restart state to a temporary file " + state_file;
+    }
     std::string err =
-        py->call("build", "(siKKKKK)", id, n, (unsigned long long) (uintptr_t) x0.data(),
+        py->call("build", "(siKKKKKs)", id, n, (unsigned long long) (uintptr_t) x0.data(),
                  (unsigned long long) (uintptr_t) mass.data(), (unsigned long long) (uintptr_t) cell,
                  (unsigned long long) (uintptr_t) &qfe_nct_evaluate,
-                 (unsigned long long) (uintptr_t) this);
+                 (unsigned long long) (uintptr_t) this, state_file.c_str());
+    if (!state_file.empty()) remove(state_file.c_str());
     if (err.empty())
       err = py->call("fill", "(sK)", id, (unsigned long long) (uintptr_t) vec.data());
     return err;
   });
   built = true;
+  restart_state.clear();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -243,6 +276,58 @@ void FixNCTSample::post_run()
   collective([&]() -> std::string {
     return py->call("finish", "(sK)", id, (unsigned long long) (uintptr_t) vec.data());
   });
+}
+
+/* ----------------------------------------------------------------------
+   restart: version, natoms, number of state bytes, the reference positions (3 natoms), then
+   the NCT state as written by qfe.nct.trainer.save_checkpoint (an .npz archive of arrays and
+   JSON text, read without pickle: a foreign restart file cannot run code)
+------------------------------------------------------------------------- */
+
+void FixNCTSample::write_restart(FILE *fp)
+{
+  std::vector<char> bytes;
+  if (built) {
+    std::string path;
+    collective([&]() -> std::string {
+      path = temp_path();
+      if (path.empty()) return "cannot create a temporary file for the restart state";
+      return py->call("save_state", "(ss)", id, path.c_str());
+    });
+    if (comm->me == 0) {
+      std::ifstream in(path, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      remove(path.c_str());
+    }
+  }
+  if (comm->me != 0) return;
+  const size_t nx = built ? x0.size() : 0;
+  double head[3] = {kRestartVersion, built ? (double) natoms_built : 0.0, (double) bytes.size()};
+  size_t size = sizeof(head) + nx * sizeof(double) + bytes.size();
+  if (size > (size_t) INT32_MAX) error->one(FLERR, "Fix nct_sample: NCT state too large for a restart file");
+  int isize = (int) size;
+  fwrite(&isize, sizeof(int), 1, fp);
+  fwrite(head, sizeof(double), 3, fp);
+  if (nx) fwrite(x0.data(), sizeof(double), nx, fp);
+  if (!bytes.empty()) fwrite(bytes.data(), 1, bytes.size(), fp);
+}
+
+void FixNCTSample::restart(char *buf)
+{
+  double head[3];
+  memcpy(head, buf, sizeof(head));
+  if (head[0] != kRestartVersion)
+    error->all(FLERR, "Fix nct_sample: restart data of version {}, this plugin reads version {}",
+               head[0], kRestartVersion);
+  const size_t n = (size_t) head[1], nbytes = (size_t) head[2];
+  if (n == 0) return;    // written before the first run: nothing to continue
+  if ((bigint) n != atom->natoms)
+    error->all(FLERR, "Fix nct_sample: the restart file holds an NCT state for {} atoms, this "
+               "system has {}", n, atom->natoms);
+  restart_x0.resize(3 * n);
+  memcpy(restart_x0.data(), buf + sizeof(head), 3 * n * sizeof(double));
+  const char *state = buf + sizeof(head) + 3 * n * sizeof(double);
+  restart_state.assign(state, state + nbytes);
 }
 
 /* ---------------------------------------------------------------------- */

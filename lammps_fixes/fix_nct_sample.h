@@ -14,6 +14,8 @@
 
 #include "fix.h"
 
+#include <cstdio>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +37,8 @@ class FixNCTSample : public Fix {
   void post_run() override;
   double compute_vector(int) override;
   int modify_param(int, char **) override;
+  void write_restart(FILE *) override;
+  void restart(char *) override;
 
   // rank 0, called from Python (qfe_nct_evaluate): energies (eV), forces (eV/A, tag order)
   // and virials (eV, xx yy zz xy xz yz) of nconf configurations x (nconf x natoms x 3, A).
@@ -57,6 +61,8 @@ class FixNCTSample : public Fix {
   std::vector<imageint> image0;          // image flags at the reference
   std::vector<double> xbuf, fbuf;        // global (tag order) scratch
   std::string eval_error;
+  std::vector<double> restart_x0;        // reference positions from a restart file
+  std::vector<char> restart_state;       // NCT state (.npz bytes) from a restart file
 
   // state saved before the first evaluation of a call and restored after it
   bool saved;

@@ -186,3 +186,39 @@ def test_one_and_two_ranks_give_the_same_training(tmp_path):
     assert np.all(np.isfinite(one[1:]))
     np.testing.assert_allclose(two[:, [0, 1, 2, 4, 5]], one[:, [0, 1, 2, 4, 5]], rtol=1e-12)
     np.testing.assert_allclose(two[1:, 3], one[1:, 3], rtol=1e-9)
+
+
+RESTART_FIX = "fix nct all nct_sample 100.0 batch_size 16 seed 7 steps 10 flow gaussian"
+
+
+def test_restart_continues_training_exactly(tmp_path):
+    """run 4 == run 2; write_restart; clear; read_restart; run 2 (state stored as arrays in
+    the restart file); a restart for another temperature or atom count is refused."""
+    setup = BOX + PAIR + ["displace_atoms all random 0.03 0.03 0.03 4711 units box"]
+    lmp = _lammps(setup + [RESTART_FIX, "run 4"])
+    straight = _vector(lmp)
+    lmp.close()
+
+    restart = tmp_path / "nct.restart"
+    lmp = _lammps(setup + [RESTART_FIX, "run 2", f"write_restart {restart}"])
+    halfway = _vector(lmp)
+    lmp.command("clear")
+    for c in [f"read_restart {restart}", RESTART_FIX, "run 2"]:
+        lmp.command(c)
+    resumed = _vector(lmp)
+    lmp.close()
+    assert halfway[11] == 2 and resumed[11] == straight[11] == 4
+    assert not np.array_equal(halfway[:2], resumed[:2])
+    np.testing.assert_array_equal(resumed[[0, 1, 2, 3, 4, 5, 6, 9]],
+                                  straight[[0, 1, 2, 3, 4, 5, 6, 9]])
+
+    lmp = _lammps([f"read_restart {restart}"])
+    with pytest.raises(Exception, match="cannot continue the NCT state of the restart file: "
+                                        "checkpoint was made with temperature = 100.0"):
+        lmp.command(RESTART_FIX.replace("100.0", "200.0"))
+        lmp.command("run 1")
+    lmp.close()
+    lmp = _lammps([f"read_restart {restart}", "group one id 1", "delete_atoms group one"])
+    with pytest.raises(Exception, match="holds an NCT state for 32 atoms, this system has 31"):
+        lmp.command(RESTART_FIX)
+    lmp.close()

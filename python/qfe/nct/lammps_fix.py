@@ -143,7 +143,8 @@ class Driver:
         self.eval_seconds = 0.0
 
     # ---- set-up ---------------------------------------------------------------------------
-    def build(self, natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr):
+    def build(self, natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr,
+              restart_file=""):
         import jax
 
         from qfe.nct.phonons import crystal_system
@@ -184,7 +185,13 @@ class Driver:
                 f"meV): relax the structure (minimize) before fix nct_sample")
         self.trainer = Trainer(self.system, self.config)
         state = None
-        if self.checkpoint and self.config.resume and Path(self.checkpoint).is_file():
+        if restart_file:              # read_restart: continue exactly where write_restart was
+            try:
+                state = self.trainer.state_from_checkpoint(load_checkpoint(restart_file))
+            except ValueError as exc:
+                raise ValueError(f"cannot continue the NCT state of the restart file: {exc}") \
+                    from None
+        elif self.checkpoint and self.config.resume and Path(self.checkpoint).is_file():
             state = self.trainer.state_from_checkpoint(load_checkpoint(self.checkpoint))
         self.state = state if state is not None else self.trainer.init_state()
         self._sample_key = jax.random.fold_in(self.state.key, 104729)
@@ -255,10 +262,10 @@ def configure(fix_id: str, temperature: float, options: str, mode: str):
 
 
 @_guard
-def build(fix_id, natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr):
+def build(fix_id, natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr, restart_file=""):
     d = _DRIVERS[fix_id]
     if d.system is None:
-        d.build(natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr)
+        d.build(natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr, restart_file)
     elif d.system.natoms != natoms:
         raise ValueError(f"the number of atoms changed from "
                          f"{d.system.natoms} to {natoms}")
@@ -281,6 +288,15 @@ def sample(fix_id, out_addr, natoms, vec_addr):
     d = _DRIVERS[fix_id]
     d.sample(_array(out_addr, (natoms, 3)))
     d.fill_vector(_array(vec_addr, (VECTOR_SIZE,)))
+
+
+@_guard
+def save_state(fix_id, path):
+    """The training state as an .npz checkpoint at ``path`` (for write_restart)."""
+    from qfe.nct.trainer import save_checkpoint
+
+    d = _DRIVERS[fix_id]
+    save_checkpoint(path, d.state, d.config, d.system)
 
 
 @_guard
