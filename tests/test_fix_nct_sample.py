@@ -222,3 +222,26 @@ def test_restart_continues_training_exactly(tmp_path):
     with pytest.raises(Exception, match="holds an NCT state for 32 atoms, this system has 31"):
         lmp.command(RESTART_FIX)
     lmp.close()
+
+
+def test_output_keyword_writes_qfe_nct_results(tmp_path):
+    """``output DIR``: after a training run the density matrix is evaluated and written as
+    ``qfe nct --output`` does; the global vector then holds the evaluated F and pressure."""
+    import json
+
+    out = tmp_path / "nct"
+    ckpt = tmp_path / "ckpt.npz"
+    lmp = _lammps(BOX + PAIR + [
+        f"fix nct all nct_sample 100.0 batch_size 16 seed 2 flow identity steps 10 "
+        f"eval_batches 2 output {out} checkpoint {ckpt}", "run 2"])
+    vec = _vector(lmp)
+    lmp.close()
+    result = json.loads((out / "result.json").read_text())
+    assert result["natoms"] == 32 and result["steps_used"] == 2
+    assert vec[0] == pytest.approx(result["thermo"]["F"]["value"], rel=1e-12)
+    assert vec[9] == pytest.approx(result["harmonic"]["F"], rel=1e-12)
+    assert vec[7] == pytest.approx(result["stress"]["pressure_GPa"][0] * 1e4, rel=1e-12)
+    assert len((out / "history.csv").read_text().splitlines()) == 3
+    from qfe.nct.trainer import load_checkpoint
+
+    assert load_checkpoint(ckpt)["step"] == 2
