@@ -218,6 +218,9 @@ void FixNCTSample::build_system()
   for (int i = 0; i < atom->nlocal; i++)
     mass[atom->tag[i] - 1] = atom->rmass ? atom->rmass[i] : atom->mass[atom->type[i]];
   MPI_Allreduce(MPI_IN_PLACE, mass.data(), n, MPI_DOUBLE, MPI_SUM, world);
+  std::vector<double> types(n, 0.0);
+  for (int i = 0; i < atom->nlocal; i++) types[atom->tag[i] - 1] = atom->type[i];
+  MPI_Allreduce(MPI_IN_PLACE, types.data(), n, MPI_DOUBLE, MPI_SUM, world);
   double cell[9] = {domain->xprd, 0.0, 0.0, domain->xy, domain->yprd, 0.0,
                     domain->xz, domain->yz, domain->zprd};
   collective([&]() -> std::string {
@@ -229,8 +232,9 @@ void FixNCTSample::build_system()
       if (!out) return "cannot write the restart state to a temporary file " + state_file;
     }
     std::string err =
-        py->call("build", "(siKKKKKs)", id, n, (unsigned long long) (uintptr_t) x0.data(),
-                 (unsigned long long) (uintptr_t) mass.data(), (unsigned long long) (uintptr_t) cell,
+        py->call("build", "(siKKKKKKs)", id, n, (unsigned long long) (uintptr_t) x0.data(),
+                 (unsigned long long) (uintptr_t) mass.data(),
+                 (unsigned long long) (uintptr_t) types.data(), (unsigned long long) (uintptr_t) cell,
                  (unsigned long long) (uintptr_t) &qfe_nct_evaluate,
                  (unsigned long long) (uintptr_t) this, state_file.c_str());
     if (!state_file.empty()) remove(state_file.c_str());

