@@ -47,6 +47,8 @@ def _error_of(commands, box=BOX):
     ([FIX, "fix nct2 all nct_sample 100.0"], "only one fix nct_sample is allowed (fix nct exists)"),
     ([FIX, "fix_modify nct mode fast"], "mode must be train or sample (got 'fast')"),
     ([FIX, "fix d all deform 1 x scale 1.01", "run 1"], "requires a fixed box"),
+    ([FIX, "run 1", "group one id 1", "delete_atoms group one", "run 1"],
+     "the number of atoms changed from 32 to 31"),
 ])
 def test_deck_errors(commands, message):
     text = _error_of(commands)
