@@ -8,6 +8,7 @@
 
 #include "lammps.h"
 
+#include "fix_nct_sample.h"
 #include "fix_qtb.h"
 
 using namespace LAMMPS_NS;
@@ -15,6 +16,11 @@ using namespace LAMMPS_NS;
 static void *fix_qtb_creator(void *lmp, int argc, char **argv)
 {
   return (void *) new FixQTB(static_cast<LAMMPS *>(lmp), argc, argv);
+}
+
+static void *fix_nct_sample_creator(void *lmp, int argc, char **argv)
+{
+  return (void *) new FixNCTSample(static_cast<LAMMPS *>(lmp), argc, argv);
 }
 
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
@@ -30,5 +36,10 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   plugin.author = "qfe developers";
   plugin.creator.v2 = (lammpsplugin_factory2 *) &fix_qtb_creator;
   plugin.handle = handle;
+  register_style(&plugin, lmp);
+
+  plugin.name = "nct_sample";
+  plugin.info = "qfe NCT density matrices trained and sampled with the deck's force field v0.1";
+  plugin.creator.v2 = (lammpsplugin_factory2 *) &fix_nct_sample_creator;
   register_style(&plugin, lmp);
 }

@@ -50,7 +50,10 @@ def make_potential(spec, atoms):
     - ``"default"``: qfe's default lithium DeePMD model (JAX path);
     - a DeePMD model file (suffix in ``qfe.potentials.MODEL_SUFFIXES``): ``load_deepmd``;
     - ``"einstein:k=1.0,k4=0.1"``, ``"pair-spring:k=1,cutoff=3.6"``,
-      ``"morse:D=0.5,a=1.5,r0=3.0,cutoff=5,r_switch=4.5"``: analytic models (eV, A).
+      ``"morse:D=0.5,a=1.5,r0=3.0,cutoff=5,r_switch=4.5"``: analytic models (eV, A);
+    - ``"lammps:pair_style morse 5.0; pair_coeff * * 0.1 1.5 2.0"`` or ``"lammps:FILE"``: any
+      LAMMPS pair style, evaluated by LAMMPS (:func:`qfe.potentials.lammps_potential.
+      lammps_potential_from_spec`).
     """
     import qfe.potentials as pots
 
@@ -66,6 +69,10 @@ def make_potential(spec, atoms):
                 "morse": "MorseCrystal"}
     if name in analytic:
         return getattr(pots, analytic[name])(**common, **_parse_kv(params))
+    if name == "lammps":
+        from qfe.potentials.lammps_potential import lammps_potential_from_spec
+
+        return lammps_potential_from_spec(params, atoms)
     if spec == "default":
         if hasattr(pots, "default_lithium"):
             return pots.default_lithium(atoms)
@@ -80,8 +87,9 @@ def make_potential(spec, atoms):
                              "(qfe.potentials.load_deepmd is missing)")
         return pots.load_deepmd(str(path), atoms)
     raise ValueError(f"unknown potential spec {spec!r}: use 'default', a DeePMD model file "
-                     f"({', '.join(pots.MODEL_SUFFIXES)}), or one of {sorted(analytic)} with "
-                     "key=value parameters")
+                     f"({', '.join(pots.MODEL_SUFFIXES)}), one of {sorted(analytic)} with "
+                     "key=value parameters, or 'lammps:pair_style ...; pair_coeff ...' "
+                     "(or 'lammps:FILE')")
 
 
 # ---- results ------------------------------------------------------------------------------

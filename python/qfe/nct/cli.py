@@ -24,7 +24,10 @@ def register(subparsers) -> None:
     p.add_argument("structure", help="structure file (POSCAR, CIF, extxyz, LAMMPS data, ...)")
     p.add_argument("--potential", default="default",
                    help="'default' (qfe Li model), a DeePMD model file, or an analytic model "
-                        "'einstein:k=..', 'pair-spring:k=..,cutoff=..', 'morse:D=..,a=..,r0=..'")
+                        "'einstein:k=..', 'pair-spring:k=..,cutoff=..', 'morse:D=..,a=..,r0=..', "
+                        "or any LAMMPS pair style evaluated by LAMMPS: "
+                        "'lammps:pair_style snap; pair_coeff * * A.snapcoeff A.snapparam Li' "
+                        "or 'lammps:FILE' (a file of pair_style/pair_coeff/... commands)")
     p.add_argument("--temperature", "-T", type=float, default=None, help="temperature in K")
     p.add_argument("--config", help="config file (.toml, .json, .yaml)")
     p.add_argument("--steps", type=int, default=None, help="training steps")

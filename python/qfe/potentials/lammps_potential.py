@@ -26,7 +26,8 @@ import numpy as np
 
 from qfe.potentials.base import Potential
 
-__all__ = ["LammpsPotential", "lithium_snap_potential", "lithium_snap_files", "lammps_frame"]
+__all__ = ["LammpsPotential", "lithium_snap_potential", "lithium_snap_files", "lammps_frame",
+           "lammps_potential_from_spec", "parse_lammps_commands", "fd_hessian"]
 
 
 def lithium_snap_files() -> tuple[str, str]:
@@ -263,17 +264,22 @@ class LammpsPotential(Potential):
     def hessian(self, positions, cell=None):
         """d2E/dr2 (3N, 3N) eV/A^2 by central differences of LAMMPS forces (host, numpy),
         symmetrized."""
-        pos = np.asarray(positions, dtype=float)
-        n = self.natoms
-        h = self.fd_step
-        hess = np.empty((3 * n, 3 * n))
-        for k in range(3 * n):
-            d = np.zeros(3 * n)
-            d[k] = h
-            fp = self.compute(pos + d.reshape(n, 3), cell)["forces"].ravel()
-            fm = self.compute(pos - d.reshape(n, 3), cell)["forces"].ravel()
-            hess[k] = -(fp - fm) / (2 * h)
-        return 0.5 * (hess + hess.T)
+        return fd_hessian(lambda x: self.compute(x, cell)["forces"], positions, self.fd_step)
+
+
+def fd_hessian(forces, positions, step: float):
+    """d2E/dr2 (3N, 3N) by central differences of ``forces(positions) -> (N, 3)`` (host,
+    numpy), displacement ``step`` (A), symmetrized; error O(step^2)."""
+    pos = np.asarray(positions, dtype=float)
+    n = pos.shape[0]
+    hess = np.empty((3 * n, 3 * n))
+    for k in range(3 * n):
+        d = np.zeros(3 * n)
+        d[k] = step
+        fp = np.asarray(forces(pos + d.reshape(n, 3))).ravel()
+        fm = np.asarray(forces(pos - d.reshape(n, 3))).ravel()
+        hess[k] = -(fp - fm) / (2 * step)
+    return 0.5 * (hess + hess.T)
 
 
 def _make_jax_energy(pot: LammpsPotential):
@@ -321,6 +327,64 @@ def _make_jax_energy(pot: LammpsPotential):
         return e, jnp.sum(g_pos * d_pos) + jnp.sum(g_cell * d_cell)
 
     return energy
+
+
+def parse_lammps_commands(text: str) -> dict:
+    """Split LAMMPS commands (separated by newlines or ';', '#' comments) into
+    ``{"pair_style": str, "pair_coeff": [str], "extra_commands": [str]}``.
+
+    Only force-field commands belong here (pair_style, pair_coeff, pair_modify, mass,
+    bond/kspace styles...): the box and atoms come from the structure.  Exactly one
+    pair_style is required."""
+    style, coeffs, extra = None, [], []
+    forbidden = ("units", "atom_style", "boundary", "region", "create_box", "create_atoms",
+                 "read_data", "read_restart", "run", "minimize", "lattice", "fix", "velocity")
+    for raw in text.replace(";", "\n").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        word, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if word == "pair_style":
+            if style is not None:
+                raise ValueError(f"two pair_style commands in the LAMMPS potential spec: "
+                                 f"{style!r} and {rest!r} (use pair_style hybrid)")
+            style = rest
+        elif word == "pair_coeff":
+            coeffs.append(rest)
+        elif word in forbidden:
+            raise ValueError(f"LAMMPS command {line!r} does not belong in a potential spec: "
+                             f"give only force-field commands (pair_style, pair_coeff, "
+                             f"pair_modify, ...); the box and atoms come from the structure")
+        else:
+            extra.append(line)
+    if not style:
+        raise ValueError(f"no pair_style in the LAMMPS potential spec {text!r}")
+    if not coeffs:
+        raise ValueError(f"no pair_coeff in the LAMMPS potential spec {text!r}")
+    return {"pair_style": style, "pair_coeff": coeffs, "extra_commands": extra}
+
+
+def lammps_potential_from_spec(spec: str, atoms) -> LammpsPotential:
+    """:class:`LammpsPotential` for ASE ``atoms`` from ``spec``: LAMMPS commands separated
+    by ';' (``"pair_style morse 5.0; pair_coeff * * 0.1 1.5 2.0"``) or the path of a file of
+    such commands.  LAMMPS atom types follow the distinct chemical symbols in order of
+    appearance (type 1 = first symbol)."""
+    spec = spec.strip()
+    if not spec:
+        raise ValueError("empty LAMMPS potential spec: give 'lammps:pair_style ...; "
+                         "pair_coeff ...' or 'lammps:FILE'")
+    word = spec.split()[0]
+    if word not in ("pair_style", "pair_coeff") and ";" not in spec:
+        if not os.path.isfile(spec):
+            raise FileNotFoundError(f"LAMMPS potential file not found: {spec} (or give "
+                                    f"commands: 'lammps:pair_style ...; pair_coeff ...')")
+        with open(spec) as fh:
+            spec = fh.read()
+    parts = parse_lammps_commands(spec)
+    return LammpsPotential(symbols=atoms.get_chemical_symbols(), masses=atoms.get_masses(),
+                           cell=np.asarray(atoms.get_cell()) if atoms.pbc.any() else None,
+                           reference_positions=atoms.get_positions(), **parts)
 
 
 def lithium_snap_potential(atoms=None, *, symbols=None, positions=None, cell=None):
