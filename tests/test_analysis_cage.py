@@ -172,3 +172,14 @@ def test_errors_name_the_problem():
     atoms = lah10_fm3m()
     with pytest.raises(ValueError, match="'Y' atoms"):
         cage_angles(atoms, metal="Y")
+
+
+def test_primitive_cell_is_the_same_crystal():
+    prim = lah10_fm3m(5.0, 0.11, primitive=True)
+    conv = lah10_fm3m(5.0, 0.11)
+    assert len(prim) == 11 and _spacegroup(prim) == "Fm-3m (225)"
+    assert prim.get_volume() == pytest.approx(conv.get_volume() / 4, rel=1e-12)
+    np.testing.assert_allclose(_sorted_theta(prim.repeat(2)), 90.0, atol=1e-9)
+    dp = np.sort(prim.repeat(2).get_all_distances(mic=True)[0])[:40]
+    dc = np.sort(conv.repeat(2).get_all_distances(mic=True)[0])[:40]
+    np.testing.assert_allclose(dp, dc, atol=1e-9)

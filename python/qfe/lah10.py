@@ -27,9 +27,10 @@ import numpy as np
 __all__ = ["lah10_fm3m", "lah10_distances", "strained"]
 
 
-def lah10_fm3m(a: float = 5.10, x: float = 0.12, supercell=(1, 1, 1)):
+def lah10_fm3m(a: float = 5.10, x: float = 0.12, supercell=(1, 1, 1), primitive: bool = False):
     """``ase.Atoms`` of Fm-3m LaH10: conventional cell of edge ``a`` (A), 32f coordinate ``x``
     (La at 4b, see the module doc), repeated ``supercell`` times; La first, then H.
+    ``primitive=True``: the 11-atom primitive cell (vectors a/2 (0,1,1), (1,0,1), (1,1,0)).
 
     Raises ValueError for a non-positive ``a`` or an ``x`` outside (0, 1/4) (at x = 1/4 the
     32f atoms merge with the 8c atoms; x >= 1/4 is not the clathrate)."""
@@ -39,9 +40,16 @@ def lah10_fm3m(a: float = 5.10, x: float = 0.12, supercell=(1, 1, 1)):
         raise ValueError(f"lattice parameter a must be > 0 A, got {a!r}")
     if not 0.0 < x < 0.25:
         raise ValueError(f"32f coordinate x must lie in (0, 0.25), got {x!r}")
+    signs = np.array([[sx, sy, sz] for sx in (1, -1) for sy in (1, -1) for sz in (1, -1)])
+    if primitive:
+        cell = 0.5 * a * (1 - np.eye(3))
+        xyz = a * np.vstack([[0.5, 0.5, 0.5], [0.25, 0.25, 0.25], [0.75, 0.75, 0.75],
+                             x * signs])
+        prim = Atoms(["La"] + ["H"] * 10, positions=xyz, cell=cell, pbc=True)
+        prim.wrap()
+        return prim.repeat(tuple(int(n) for n in supercell))
     fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
     la = fcc + 0.5
-    signs = np.array([[sx, sy, sz] for sx in (1, -1) for sy in (1, -1) for sz in (1, -1)])
     h8c = np.array([[0.25, 0.25, 0.25], [0.75, 0.75, 0.75], [0.25, 0.75, 0.75],
                     [0.75, 0.25, 0.25], [0.75, 0.25, 0.75], [0.25, 0.75, 0.25],
                     [0.75, 0.75, 0.25], [0.25, 0.25, 0.75]])
