@@ -183,3 +183,25 @@ def test_primitive_cell_is_the_same_crystal():
     dp = np.sort(prim.repeat(2).get_all_distances(mic=True)[0])[:40]
     dc = np.sort(conv.repeat(2).get_all_distances(mic=True)[0])[:40]
     np.testing.assert_allclose(dp, dc, atol=1e-9)
+
+
+def test_cli_on_an_extxyz_trajectory(tmp_path):
+    import json
+
+    import ase.io
+
+    from qfe.cli import main
+
+    gs = [0.0, 0.08, 0.04]
+    path = tmp_path / "frames.extxyz"
+    ase.io.write(path, [strained(lah10_fm3m(), _shear(g)) for g in gs])
+    out = tmp_path / "out"
+    assert main(["analyze", "cage", str(path), "--average", "--blocks", "3", "-o", str(out)]) == 0
+    info = json.loads((out / "cage.json").read_text())
+    want = [90.0 - np.degrees(np.arctan(g)) / 3 for g in gs]
+    assert info["theta_mean_deg"] == pytest.approx(np.mean(want), abs=1e-9)
+    assert info["theta_min_over_frames_deg"] == pytest.approx(90 - np.degrees(np.arctan(0.08)),
+                                                              abs=1e-9)
+    table = np.loadtxt(out / "cage.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(table[:, 2], want, atol=1e-7)
+    assert (out / "cage.png").stat().st_size > 0
