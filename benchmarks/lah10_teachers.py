@@ -10,9 +10,10 @@ Fm-3m kept (ASE FixSymmetry + FrechetCellFilter(scalar_pressure=P), BFGS, fmax 5
 stress converged through the filter); reported: conventional a (A), 32f x, H-H and La-H
 distances, enthalpy per LaH10.  --distort: the 44-atom conventional cell, strained
 (F = I + 0.02 (11^T) + 0.01 random) and with 0.05 A random H displacements, relaxed at P without
-symmetry; the space group (spglib, 0.05 A), enthalpy relative to the cubic cell and the cage
-angle theta of the result.  --phonons: Gamma frequencies of the relaxed primitive cell by
-central finite differences (0.01 A); imaginary modes printed as negative THz.
+symmetry (--distort-cell primitive: the same in the 11-atom primitive cell); the space group
+(spglib, 0.05 A), enthalpy relative to the cubic cell and the cage angle theta of the result.
+--phonons: Gamma frequencies of the relaxed primitive cell by central finite differences
+(0.01 A); imaginary modes printed as negative THz.
 Results: benchmarks/results/lah10_teachers_<teacher>.txt (appended).
 """
 
@@ -116,6 +117,9 @@ def main(argv=None):
     ap.add_argument("teachers", nargs="+")
     ap.add_argument("--pressures", default="100,150,200,250,300")
     ap.add_argument("--distort", default="")
+    ap.add_argument("--distort-cell", choices=["conventional", "primitive"],
+                    default="conventional",
+                    help="cell of the distortion test: 44-atom conventional or 11-atom primitive")
     ap.add_argument("--phonons", default="")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -165,7 +169,7 @@ def main(argv=None):
                     cubic[p] = (at, enthalpy_per_fu(at, p))
                 prim, h_cub = cubic[p]
                 a, x, _, _ = describe_cubic(prim)
-                conv = lah10_fm3m(a, x)
+                conv = lah10_fm3m(a, x, primitive=args.distort_cell == "primitive")
                 f = np.eye(3) + 0.02 * np.ones((3, 3)) + 0.01 * rng.standard_normal((3, 3))
                 conv = strained(conv, f)
                 hmask = np.array(conv.get_chemical_symbols()) == "H"
@@ -174,8 +178,9 @@ def main(argv=None):
                 h = enthalpy_per_fu(res, p)
                 sg = spglib.get_spacegroup((res.cell.array, res.get_scaled_positions(),
                                             res.numbers), symprec=0.05)
-                ca = cage_angles(res)
-                _out(fh, f"distorted start at {p:.0f} GPa -> {sg}; H - H_cubic = "
+                ca = cage_angles(res.repeat(2) if len(res) < 44 else res)
+                _out(fh, f"distorted start ({len(res)} atoms) at {p:.0f} GPa -> {sg}; "
+                         f"H - H_cubic = "
                          f"{1000 * (h - h_cub):+.2f} meV/LaH10; theta mean {ca.mean:.2f} min "
                          f"{ca.minimum:.2f} deg; {nsteps} steps, converged {ok}, "
                          f"{time.time() - t0:.0f} s")
