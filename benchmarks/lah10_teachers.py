@@ -178,17 +178,20 @@ def main(argv=None):
                 h = enthalpy_per_fu(res, p)
                 sg = spglib.get_spacegroup((res.cell.array, res.get_scaled_positions(),
                                             res.numbers), symprec=0.05)
-                ca = cage_angles(res.repeat(2) if len(res) < 44 else res)
                 sym = np.array(res.get_chemical_symbols())
                 dh = res.get_all_distances(mic=True)[np.ix_(sym == "H", sym == "H")]
                 hh_min = dh[dh > 1e-6].min()
                 res.write(os.path.join(RESULTS, f"lah10_{name}_distorted_{p:.0f}GPa_"
                                                 f"{len(res)}atoms.extxyz"))
+                try:
+                    ca = cage_angles(res.repeat(2) if len(res) < 44 else res)
+                    theta = f"theta mean {ca.mean:.2f} min {ca.minimum:.2f} deg"
+                except ValueError as exc:         # no longer a clathrate: say why
+                    theta = f"theta n/a ({exc})"
                 _out(fh, f"distorted start ({len(res)} atoms) at {p:.0f} GPa -> {sg}; "
                          f"H - H_cubic = "
                          f"{1000 * (h - h_cub):+.2f} meV/LaH10; shortest H-H {hh_min:.3f} A; "
-                         f"theta mean {ca.mean:.2f} min "
-                         f"{ca.minimum:.2f} deg; {nsteps} steps, converged {ok}, "
+                         f"{theta}; {nsteps} steps, converged {ok}, "
                          f"{time.time() - t0:.0f} s")
             for p in phon:
                 t0 = time.time()
