@@ -114,7 +114,8 @@ def gamma_phonons(at, calc, delta=0.01):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("teachers", nargs="+")
+    ap.add_argument("teachers", nargs="*", default=["chgnet"],
+                    help="teachers of qfe.teachers (default: chgnet, EOS only, as in make bench)")
     ap.add_argument("--pressures", default="100,150,200,250,300")
     ap.add_argument("--distort", default="")
     ap.add_argument("--distort-cell", choices=["conventional", "primitive"],
