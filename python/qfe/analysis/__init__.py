@@ -13,6 +13,7 @@ Modules (numpy/scipy/spglib/ASE only; imported lazily so ``import qfe.analysis``
 - :mod:`qfe.analysis.vdos`           VACF, g(omega), T_zero, harmonic E(T) and C_V(T)
 - :mod:`qfe.analysis.thermo`         E/(3 N kB) vs T from LAMMPS logs / thermo CSV
 - :mod:`qfe.analysis.symmetry`       space group, Wyckoff orbits and free coordinates (spglib)
+- :mod:`qfe.analysis.cage`           LaH10 cage distortion angle theta between H quadrilaterals
 - :mod:`qfe.analysis.plots`          the figures of these results (matplotlib, Agg)
 - :mod:`qfe.analysis.cli`            ``qfe analyze msd|rmsd|rdf|dos|thermo|symmetry``: argument
   parsing and output files over the functions above
@@ -34,6 +35,7 @@ _EXPORTS = {
     "vacf": "vdos", "vdos": "vdos", "vdos_from_velocities": "vdos", "vdos_by_species": "vdos",
     "thermo_point": "thermo", "energy_curves": "thermo", "read_lammps_log": "thermo",
     "analyze_symmetry": "symmetry", "average_structure": "symmetry",
+    "cage_angles": "cage", "cage_angles_trajectory": "cage",
 }
 
 __all__ = sorted(_EXPORTS)

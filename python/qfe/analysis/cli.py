@@ -1,4 +1,4 @@
-"""``qfe analyze msd|rmsd|rdf|dos|thermo|symmetry``: trajectory analysis from the command line.
+"""``qfe analyze msd|rmsd|rdf|dos|thermo|symmetry|cage``: trajectory analysis from the command line.
 
 Every command writes ``<output>/<command>.csv`` (tables), ``<output>/<command>.json``
 (scalars, settings) and ``<output>/<command>.png`` (matplotlib, Agg) and prints a summary.
@@ -97,6 +97,19 @@ def register(subparsers) -> None:
                    help="write the standardised cell (any ASE format, e.g. POSCAR, .cif)")
     _output_args(s, plot=False)
     s.set_defaults(func=_run_symmetry)
+
+    c = sub.add_parser("cage",
+                       help="LaH10 cage distortion angle theta between H quadrilaterals")
+    c.add_argument("trajectory", help="LAMMPS dump, ASE trajectory or structure file")
+    _format_args(c)
+    _frame_args(c)
+    c.add_argument("--metal", default="La", help="species at the cage centres (default La)")
+    c.add_argument("--hydrogen", default="H", help="cage species (default H)")
+    c.add_argument("--average", action="store_true",
+                   help="also analyse the time-averaged structure of the selected frames")
+    c.add_argument("--blocks", type=int, default=5, help="blocks for the error (default 5)")
+    _output_args(c)
+    c.set_defaults(func=_run_cage)
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -323,6 +336,38 @@ def _run_symmetry(args) -> int:
         import ase.io
 
         ase.io.write(args.write_standardized, res.standardized_atoms())
+    return 0
+
+
+def _run_cage(args) -> int:
+    import numpy as np
+
+    from qfe.analysis.cage import cage_angles, cage_angles_trajectory
+    from qfe.analysis.io import read_trajectory
+    from qfe.analysis.plots import cage_figure
+
+    traj = read_trajectory(args.trajectory, args.format, start=args.start, stop=args.stop,
+                           stride=args.stride, type_map=args.type_map, progress=True)
+    per = cage_angles_trajectory(traj, args.metal, args.hydrogen,
+                                 n_blocks=min(args.blocks, traj.n_frames))
+    info = {"trajectory": args.trajectory, "n_frames": traj.n_frames, "metal": args.metal,
+            "theta_mean_deg": per["mean"], "theta_mean_error_deg": per["error"],
+            "theta_min_over_frames_deg": float(per["frame_min"].min())}
+    lines = [f"theta (mean over cages and pairs, per frame) = {per['mean']:.3f} +- "
+             f"{per['error']:.3f} deg over {traj.n_frames} frames; smallest "
+             f"{info['theta_min_over_frames_deg']:.3f} deg"]
+    if args.average:
+        from qfe.analysis.symmetry import average_structure
+
+        avg = cage_angles(average_structure(traj), args.metal, args.hydrogen)
+        info["averaged_structure"] = avg.as_dict()
+        lines.append("time-averaged structure: " + avg.summary())
+    steps = traj.timesteps if traj.timesteps is not None else np.arange(traj.n_frames)
+    table = (["frame", "step", "theta_mean_deg", "theta_min_deg"],
+             np.column_stack([np.arange(traj.n_frames), steps, per["frame_mean"],
+                              per["frame_min"]]))
+    _write_outputs(args, "cage", table=table, info=info, summary="\n".join(lines),
+                   figure=lambda: cage_figure(steps, per["frame_mean"], per["frame_min"]))
     return 0
 
 

@@ -117,3 +117,15 @@ def energy_curves_figure(curves, *, harmonic=None, title: str = ""):
         ax.set_title(title)
     ax.legend()
     return fig
+
+
+def cage_figure(steps, theta_mean, theta_min):
+    """LaH10 cage angle theta per frame (mean over cages and pairs, and the smallest)."""
+    fig, ax = new_figure()
+    ax.plot(steps, theta_mean, label=r"mean $\theta$")
+    ax.plot(steps, theta_min, lw=0.8, label=r"min $\theta$")
+    ax.axhline(90.0, color="k", ls=":", lw=1)
+    ax.set_xlabel("step (or frame)")
+    ax.set_ylabel(r"$\theta$ (deg)")
+    ax.legend()
+    return fig

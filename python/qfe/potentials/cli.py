@@ -36,6 +36,25 @@ def register(subparsers) -> None:
                    help="comma-separated subset of configs,labels,data,train,freeze,validate")
     b.set_defaults(func=_build_li)
 
+    g = sub.add_parser(
+        "build", help="a DeePMD model from an offline teacher (qfe.teachers); first: LaH10",
+        description="Sample Fm-3m LaH10 cells (strained, displaced) over a range of lattice "
+                    "parameters, label them with a teacher of qfe.teachers (default CHGNet, "
+                    "optional extra requirements/lah10.txt), train a two-type se_e2_a model "
+                    "(dp --tf train), freeze, report held-out errors.  Resumable.  No MD "
+                    "sampling or distorted phases yet (docs/lah10.md).")
+    g.add_argument("--system", default="lah10", help="structure family (only lah10 so far)")
+    g.add_argument("--teacher", default="chgnet", help="teacher name (qfe.teachers)")
+    g.add_argument("--workdir", default="runs/lah10-build", help="default %(default)s")
+    g.add_argument("--output", default=None, help="model directory (default WORKDIR/model)")
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--steps", type=int, default=None, help="training steps")
+    g.add_argument("--quick", action="store_true",
+                   help="tiny smoke-test build (minutes; the model is NOT accurate)")
+    g.add_argument("--stages", default=None,
+                   help="comma-separated subset of configs,labels,data,train,freeze,validate")
+    g.set_defaults(func=_build_teacher)
+
     i = sub.add_parser("info", help="paths and validation numbers of the shipped default model")
     i.add_argument("--json", action="store_true", help="print the full report as JSON")
     i.set_defaults(func=_info)
@@ -76,6 +95,22 @@ def _build_li(args) -> int:
     if report:
         print(_summary(report))
         print(f"model and report in {out.resolve()}")
+    return 0
+
+
+def _build_teacher(args) -> int:
+    from qfe.potentials.teacher_build import STAGES, TeacherBuildSettings, TeacherModelBuild
+
+    kw = {"system": args.system, "teacher": args.teacher}
+    if args.seed is not None:
+        kw["seed"] = args.seed
+    if args.steps is not None:
+        kw["training_steps"] = args.steps
+    settings = TeacherBuildSettings.quick(**kw) if args.quick else TeacherBuildSettings(**kw)
+    stages = STAGES if args.stages is None else [x.strip() for x in args.stages.split(",")]
+    report = TeacherModelBuild(args.workdir, args.output, settings).run(stages)
+    if report is not None:
+        print(json.dumps(report["held_out"], indent=2))
     return 0
 
 
