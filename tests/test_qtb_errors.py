@@ -8,21 +8,14 @@ import pytest
 
 from qfe.lammps import create_lammps, lammps_environment, lmp_executable
 
+from qtb_decks import deck_error
+
 BOX = ["units metal", "atom_style atomic", "lattice sc 3.0", "region box block 0 2 0 2 0 2",
        "create_box 2 box", "create_atoms 1 box", "mass * 1.008", "timestep 0.001"]
 
 
 def _error_of(commands, box=BOX):
-    lmp = create_lammps()
-    try:
-        for c in box:
-            lmp.command(c)
-        with pytest.raises(Exception) as info:
-            for c in commands:
-                lmp.command(c)
-        return str(info.value)
-    finally:
-        lmp.close()
+    return deck_error(box, commands)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,11 +78,9 @@ class TeacherBuildSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> TeacherBuildSettings:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown build setting(s) {unknown}")
-        return cls(**d)
+        from qfe.potentials.li_model.settings import settings_from_dict
+
+        return settings_from_dict(cls, d)
 
     def check(self) -> None:
         if self.system not in SYSTEMS:

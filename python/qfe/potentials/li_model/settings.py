@@ -80,11 +80,7 @@ class BuildSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> BuildSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown build setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return settings_from_dict(cls, data)
 
     @classmethod
     def quick(cls, **overrides) -> BuildSettings:
@@ -111,3 +107,12 @@ class BuildSettings:
     def load(cls, path) -> BuildSettings:
         with open(path) as fh:
             return cls.from_dict(json.load(fh))
+
+
+def settings_from_dict(cls, data: dict):
+    """``cls(**data)`` for a settings dataclass, refusing unknown names (with the known ones)."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown build setting(s) {unknown}; known: {sorted(known)}")
+    return cls(**data)
