@@ -17,7 +17,7 @@ from qfe.nct.system import harmonic_system
 from qfe.nct.trainer import Trainer, snr_gate
 
 
-def _rotated_quartic(d=4, g=0.1, seed=0):
+def _rotated_quartic(d=3, g=0.1, seed=0):
     q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
     rot = jnp.asarray(q * np.sign(np.diag(r)))
 
@@ -29,7 +29,7 @@ def _rotated_quartic(d=4, g=0.1, seed=0):
 
 
 def _trainer(system, **kw):
-    opts = dict(temperature=1.0, n_levels=4, flow_depth=2, flow_width=16, batch_size=32,
+    opts = dict(temperature=1.0, n_levels=4, flow_depth=1, flow_width=8, batch_size=32,
                 progress=False, seed=3)
     opts.update(kw)
     return Trainer(system, NCTConfig(**opts))
