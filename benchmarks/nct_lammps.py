@@ -117,10 +117,11 @@ def main(argv=None) -> int:
     routes = {"jax": lambda: jax_route(args),
               "deck-deepmd": lambda: deck_route(args, [
                   f"pair_style deepmd {default_lithium_model('pb')}", "pair_coeff * * Li"]),
-              # SNAP's bcc Li has imaginary shear modes at 3.44 A (refused by the fix);
-              # 3.30 A (compressed) is stable -- a timing route, not the same physics
+              # SNAP's 54-atom bcc Li has 12 imaginary modes at a = 3.35-3.44 A (refused by
+              # the fix); at 3.48 A (V = 21.07 A^3/atom) it is stable, lowest mode 7.3 meV --
+              # a timing route at a slightly larger volume than the DeePMD routes
               "deck-snap": lambda: deck_route(args, [
-                  "pair_style snap", f"pair_coeff * * {coeff} {param} Li"], a=3.30)}
+                  "pair_style snap", f"pair_coeff * * {coeff} {param} Li"], a=3.48)}
     natoms = 2 * args.repeat**3
     lines = [f"# nct_lammps: bcc Li {natoms} atoms, 100 K, batch {args.batch}, flow "
              f"{args.flow}, {args.steps} timed steps after {args.warmup}; "

@@ -375,8 +375,35 @@ void FixNCTSample::serve()
     int hdr[2];
     MPI_Bcast(hdr, 2, MPI_INT, 0, world);
     if (hdr[0] == CMD_DONE) return;
-    evaluate_all(hdr[1], nullptr, nullptr, nullptr, nullptr);
+    try {
+      evaluate_all(hdr[1], nullptr, nullptr, nullptr, nullptr);
+    } catch (std::exception &ex) {
+      abort_evaluation(ex.what());
+    }
   }
+}
+
+/* ----------------------------------------------------------------------
+   a LAMMPS error inside an energy evaluation (e.g. error->one of a pair style) on one rank
+   of several: the other ranks are blocked in the evaluation's communication (reverse_comm,
+   the energy MPI_Allreduce) and cannot be told, so going on would mismatch collectives
+   (hang or MPI failure); the only safe end is MPI_Abort, after a message naming the cause
+------------------------------------------------------------------------- */
+
+void FixNCTSample::abort_evaluation(const char *what)
+{
+  const auto mesg = fmt::format("ERROR on proc {}: Fix nct_sample: LAMMPS error inside an energy "
+                                "evaluation on this rank; the other {} rank(s) cannot be told, "
+                                "aborting the run. The error: {}\n",
+                                comm->me, comm->nprocs - 1, utils::trim(what));
+  fputs(mesg.c_str(), stderr);
+  fflush(stderr);
+  if (logfile) {
+    fputs(mesg.c_str(), logfile);
+    fflush(logfile);
+  }
+  MPI_Abort(world, 1);
+  exit(1);
 }
 
 int FixNCTSample::evaluate_root(int nconf, const double *x, double *e, double *f, double *w)
@@ -386,6 +413,7 @@ int FixNCTSample::evaluate_root(int nconf, const double *x, double *e, double *f
   try {
     return evaluate_all(nconf, x, e, f, w);
   } catch (std::exception &ex) {
+    if (comm->nprocs > 1) abort_evaluation(ex.what());
     eval_error = ex.what();
     return -1;
   }

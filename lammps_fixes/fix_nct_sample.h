@@ -72,6 +72,7 @@ class FixNCTSample : public Fix {
 
   template <typename Fn> void collective(Fn &&root_fn);
   void serve();
+  [[noreturn]] void abort_evaluation(const char *what);
   int evaluate_all(int nconf, const double *x, double *e, double *f, double *w);
   void evaluate_one(const double *xg, double &energy, double *fg, double *w6);
   void set_positions(const double *xg, const imageint *img);

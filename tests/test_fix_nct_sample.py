@@ -120,7 +120,7 @@ def test_sample_mode_identity_flow_msd_is_exact_harmonic(tmp_path):
     out = tmp_path / "msd.dat"
     lmp = _lammps(BOX + PAIR + [
         "compute msd all msd",
-        "fix nct all nct_sample 50.0 mode sample every 1 flow identity batch_size 100 seed 5",
+        "fix nct all nct_sample 50.0 mode sample every 1 flow identity batch_size 80 seed 5",
         f"fix m all ave/time 1 1 1 c_msd[4] c_thermo_pe file {out}",
         "thermo_style custom step pe c_msd[4]"])
     x0 = _sorted(lmp, "x")

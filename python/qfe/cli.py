@@ -40,6 +40,12 @@ def _version() -> str:
 
 
 def main(argv=None) -> int:
+    from qfe import _environment
+
+    # the CLI owns its process: TensorFlow's log level before anything imports it, and the
+    # CUDA-stub lines static destructors print at exit filtered once a .pb model was read
+    _environment.quiet_tensorflow_environment()
+    _environment.QUIET_AT_EXIT = True
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

