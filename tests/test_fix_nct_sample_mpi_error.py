@@ -51,6 +51,10 @@ def test_error_one_inside_an_evaluation_on_two_ranks_does_not_hang(tmp_path):
                            "-log", "log.lammps"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=240, env=lammps_environment())
     out = proc.stdout + proc.stderr
+    # MPI_Abort can kill the launcher's stderr forwarding before it delivers rank 0's last
+    # lines (seen under load); the fix also writes its message to the log file, straight to disk
+    log = tmp_path / "log.lammps"
+    out += log.read_text(errors="replace") if log.is_file() else ""
     assert proc.returncode != 0, out[-3000:]
     assert "ERROR on proc 0: Pair distance < table inner cutoff: ijtype 2 2" in out, out[-3000:]
     assert ("ERROR on proc 0: Fix nct_sample: LAMMPS error inside an energy evaluation on this "
