@@ -174,6 +174,7 @@ def test_nan_potential_is_reported():
     ({"n_levels": 2.5}, "n_levels"),
     ({"sampler": "mcmc"}, "sampler = 'mcmc'"),
     ({"kinetic": "virial"}, "kinetic"),
+    ({"kinetic": "gradient"}, "kinetic = 'gradient'.*gradient='pathwise' or 'score'"),
     ({"batch_size": 1}, "batch_size"),
     ({"lr_decay_rate": 1.5}, "lr_decay_rate"),
     ({"temperature": float("nan")}, "temperature"),

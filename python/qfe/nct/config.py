@@ -124,6 +124,11 @@ class NCTConfig:
         integer("n_probes", 1)
         need(self.gradient in GRADIENT_ESTIMATORS, "gradient",
              f"choose from {GRADIENT_ESTIMATORS}")
+        # STL drops E[d E_loc/d theta at fixed q], which vanishes only for H Psi / Psi forms;
+        # measured: kinetic="gradient" with STL diverged on the rotated quartic (F -> 1e6)
+        need(not (self.kinetic == "gradient" and self.gradient == "stl"), "kinetic",
+             "the gradient form of the kinetic energy is not H Psi / Psi, so the default "
+             "flow gradient 'stl' would be biased; use it with gradient='pathwise' or 'score'")
         finite("clip_factor")
         need(self.clip_factor >= 0, "clip_factor", "must be >= 0 (0 disables clipping)")
         integer("mc_steps", 1)
