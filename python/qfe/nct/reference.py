@@ -59,6 +59,16 @@ def exact_free_energy_1d(potential, kT: float, n_levels: int = 200, x_max: float
     return free_energy_from_levels(levels, kT)
 
 
+def _oscillator_free_energy_and_variance(w, kT: float, mass: float, hbar: float):
+    """Thermal harmonic oscillator of angular frequency w: free energy and <x^2>."""
+    hw = hbar * w
+    if kT > 0:
+        x = hw / kT
+        return (0.5 * hw + kT * np.log1p(-np.exp(-x)),
+                hbar / (2.0 * mass * w) / np.tanh(0.5 * x))
+    return 0.5 * hw, hbar / (2.0 * mass * w)
+
+
 def gaussian_free_energy_1d(potential, kT: float, mass: float = 1.0, hbar: float = 1.0,
                             guess=(1.0, 0.0), n_quad: int = 80) -> tuple[float, float, float]:
     """(F_G, W, c): the Gaussian (SCHA-like) variational free energy and its optimum."""
@@ -70,14 +80,7 @@ def gaussian_free_energy_1d(potential, kT: float, mass: float = 1.0, hbar: float
     def f_gauss(params):
         log_w, c = params
         w = np.exp(log_w)
-        hw = hbar * w
-        if kT > 0:
-            x = hw / kT
-            f_ho = 0.5 * hw + kT * np.log1p(-np.exp(-x))
-            var = hbar / (2.0 * mass * w) / np.tanh(0.5 * x)
-        else:
-            f_ho = 0.5 * hw
-            var = hbar / (2.0 * mass * w)
+        f_ho, var = _oscillator_free_energy_and_variance(w, kT, mass, hbar)
         sigma = np.sqrt(var)
         v_mean = np.sum(weights * potential(c + sigma * nodes))
         return f_ho + v_mean - 0.5 * mass * w * w * var
@@ -177,13 +180,7 @@ def gaussian_free_energy_nd(potential, kT: float, dim: int, mass: float = 1.0,
         w = np.exp(params[:dim])
         u = _rotation_from_angles(params[dim:dim + n_ang], dim)
         c = params[dim + n_ang:]
-        hw = hbar * w
-        if kT > 0:
-            x = hw / kT
-            f_ho = 0.5 * hw + kT * np.log1p(-np.exp(-x))
-            var = hbar / (2.0 * mass * w) / np.tanh(0.5 * x)
-        else:
-            f_ho, var = 0.5 * hw, hbar / (2.0 * mass * w)
+        f_ho, var = _oscillator_free_energy_and_variance(w, kT, mass, hbar)
         pts = c + (t * np.sqrt(var)) @ u.T
         return float(np.sum(f_ho) + np.sum(wt * potential(pts)) - np.sum(0.5 * mass * w * w * var))
 
