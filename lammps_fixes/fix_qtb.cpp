@@ -35,6 +35,7 @@
 #include "update.h"
 #include "utils.h"
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -53,22 +54,32 @@ constexpr int32_t kNoSegment = INT32_MIN;
 constexpr int kRestartPeratomValues = 3;
 }    // namespace
 
+/* ----------------------------------------------------------------------
+   fix qtb keyword of a kernel parameter (qfe::QTBParameterId), for error messages
+------------------------------------------------------------------------- */
+
+static const char *keyword_of(int parameter)
+{
+  switch (parameter) {
+    case qfe::QTB_PARAM_TEMPERATURE:
+      return "temp";
+    case qfe::QTB_PARAM_TEMPERATURE_STOP:
+      return "temp (ramp end)";
+    case qfe::QTB_PARAM_ADAPT_MIN:
+      return "adapt_min (lower bound of gamma_r/gamma)";
+    default:
+      return qfe::qtb_parameter_name(parameter);    // damp, f_max, N_f, seed, ... as the keywords
+  }
+}
+
 /* ---------------------------------------------------------------------- */
 
 FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
     Fix(lmp, narg, arg), bath_dt(0.0), state(nullptr), nmax_state(0), ring_index(-1), force_step(-1),
     work_local(0.0), onestep_local(0.0), work_restart(0.0), onestep_restart(0.0)
 {
-  // LAMMPS QTB package defaults
-  t_start = t_stop = 300.0;
-  damp = 1.0;
-  seed = 880302;
-  f_max = 200.0;
-  n_f = 100;
-  zero_flag = 0;
-  deconvolution = qfe::QTB_DECONV_NONE;
+  // defaults, limits and checks are the kernel's (qtb_noise.h); this parses the syntax only
   adaptive_flag = 0;
-  fdt_every = 10;
   fdt_fp = nullptr;
   nseg_measured = 0;
   last_segment = -1;
@@ -79,67 +90,60 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
     if (iarg + 1 >= narg)
       error->all(FLERR, "Fix qtb: missing value after keyword '{}'", keyword);
   };
+  // an integer keyword value (parsing fails with the kernel's requirement for the parameter)
+  auto integer = [&](const char *keyword, int parameter) -> int {
+    if (!utils::is_integer(arg[iarg + 1]))
+      error->all(FLERR, "Fix qtb {} {} (got '{}')", keyword, qfe::qtb_requirement(parameter),
+                 arg[iarg + 1]);
+    given[parameter] = arg[iarg + 1];
+    const bigint value = utils::bnumeric(FLERR, arg[iarg + 1], false, lmp);
+    return static_cast<int>(std::max<bigint>(INT_MIN, std::min<bigint>(INT_MAX, value)));
+  };
+  auto number = [&](int parameter, int offset) {
+    given[parameter] = arg[iarg + offset];
+    return utils::numeric(FLERR, arg[iarg + offset], false, lmp);
+  };
   while (iarg < narg) {
     const std::string key = arg[iarg];
     if (key == "temp") {
       need_value("temp");
-      t_start = t_stop = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      params.temperature = params.temperature_stop = number(qfe::QTB_PARAM_TEMPERATURE, 1);
+      given[qfe::QTB_PARAM_TEMPERATURE_STOP] = arg[iarg + 1];
       iarg += 2;
       if (iarg < narg && utils::is_double(arg[iarg])) {
-        t_stop = utils::numeric(FLERR, arg[iarg], false, lmp);
+        params.temperature_stop = number(qfe::QTB_PARAM_TEMPERATURE_STOP, 0);
         iarg += 1;
       }
-      if (!(t_start >= 0.0) || !std::isfinite(t_start))
-        error->all(FLERR, "Fix qtb temp must be >= 0 (got {})", t_start);
-      if (!(t_stop >= 0.0) || !std::isfinite(t_stop))
-        error->all(FLERR, "Fix qtb temp (ramp end) must be >= 0 (got {})", t_stop);
     } else if (key == "damp") {
       need_value("damp");
-      damp = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
-      if (!(damp > 0.0) || !std::isfinite(damp))
-        error->all(FLERR, "Fix qtb damp must be > 0 (got {})", damp);
+      params.damp = number(qfe::QTB_PARAM_DAMP, 1);
       iarg += 2;
     } else if (key == "seed") {
       need_value("seed");
       if (!utils::is_integer(arg[iarg + 1]))
-        error->all(FLERR, "Fix qtb seed must be a positive integer (got '{}')", arg[iarg + 1]);
-      seed = utils::bnumeric(FLERR, arg[iarg + 1], false, lmp);
-      if (seed < 1 || seed > 4294967295LL)
-        error->all(FLERR, "Fix qtb seed must be a positive integer <= 4294967295 (got {})",
-                   seed);
+        error->all(FLERR, "Fix qtb seed {} (got '{}')", qfe::qtb_requirement(qfe::QTB_PARAM_SEED),
+                   arg[iarg + 1]);
+      given[qfe::QTB_PARAM_SEED] = arg[iarg + 1];
+      params.seed = utils::bnumeric(FLERR, arg[iarg + 1], false, lmp);
       iarg += 2;
     } else if (key == "f_max") {
       need_value("f_max");
-      f_max = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
-      if (!(f_max > 0.0) || !std::isfinite(f_max))
-        error->all(FLERR, "Fix qtb f_max must be > 0 (got {})", f_max);
+      params.f_max = number(qfe::QTB_PARAM_F_MAX, 1);
       iarg += 2;
     } else if (key == "N_f") {
       need_value("N_f");
-      if (!utils::is_integer(arg[iarg + 1]))
-        error->all(FLERR, "Fix qtb N_f must be a positive integer (got '{}')", arg[iarg + 1]);
-      n_f = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
-      if (n_f < 1) error->all(FLERR, "Fix qtb N_f must be a positive integer (got {})", n_f);
-      if (n_f > qfe::kQTBMaxNf)
-        error->all(FLERR, "Fix qtb N_f = {} is unreasonably large (at most {})", n_f,
-                   qfe::kQTBMaxNf);
+      params.n_f = integer("N_f", qfe::QTB_PARAM_N_F);
       iarg += 2;
     } else if (key == "zero") {
       need_value("zero");
-      zero_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp);
+      params.zero = utils::logical(FLERR, arg[iarg + 1], false, lmp);
       iarg += 2;
     } else if (key == "deconvolution") {
       need_value("deconvolution");
-      const std::string value = arg[iarg + 1];
-      if (value == "no")
-        deconvolution = qfe::QTB_DECONV_NONE;
-      else if (value == "yes" || value == "kinetic")
-        deconvolution = qfe::QTB_DECONV_KINETIC;
-      else if (value == "potential")
-        deconvolution = qfe::QTB_DECONV_POTENTIAL;
-      else
-        error->all(FLERR, "Fix qtb deconvolution must be no, yes, kinetic or potential (got '{}')",
-                   value);
+      params.deconvolution = qfe::qtb_parse_deconvolution(arg[iarg + 1]);
+      if (params.deconvolution < 0)
+        error->all(FLERR, "Fix qtb deconvolution {} (got '{}')",
+                   qfe::qtb_requirement(qfe::QTB_PARAM_DECONVOLUTION), arg[iarg + 1]);
       iarg += 2;
     } else if (key == "adaptive") {
       need_value("adaptive");
@@ -147,32 +151,22 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
       iarg += 2;
     } else if (key == "adapt_rate") {
       need_value("adapt_rate");
-      adapt.rate = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
-      if (!(adapt.rate > 0.0) || !std::isfinite(adapt.rate))
-        error->all(FLERR, "Fix qtb adapt_rate must be > 0 (got {})", adapt.rate);
+      adapt.rate = number(qfe::QTB_PARAM_ADAPT_RATE, 1);
       iarg += 2;
     } else if (key == "adapt_skip") {
       need_value("adapt_skip");
-      if (!utils::is_integer(arg[iarg + 1]) || utils::inumeric(FLERR, arg[iarg + 1], false, lmp) < 0)
-        error->all(FLERR, "Fix qtb adapt_skip must be an integer >= 0 (got '{}')", arg[iarg + 1]);
-      adapt.skip = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      adapt.skip = integer("adapt_skip", qfe::QTB_PARAM_ADAPT_SKIP);
       iarg += 2;
     } else if (key == "adapt_min") {
       need_value("adapt_min");
-      adapt.min_ratio = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
-      if (!(adapt.min_ratio > 0.0 && adapt.min_ratio <= 1.0))
-        error->all(FLERR, "Fix qtb adapt_min (lower bound of gamma_r/gamma) must be in (0, 1] "
-                          "(got {})", adapt.min_ratio);
+      adapt.min_ratio = number(qfe::QTB_PARAM_ADAPT_MIN, 1);
       iarg += 2;
     } else if (key == "adapt_scheme") {
       need_value("adapt_scheme");
-      const std::string value = arg[iarg + 1];
-      if (value == "simple")
-        adapt.scheme = qfe::QTB_ADAPT_SIMPLE;
-      else if (value == "normalised" || value == "normalized")
-        adapt.scheme = qfe::QTB_ADAPT_NORMALISED;
-      else
-        error->all(FLERR, "Fix qtb adapt_scheme must be simple or normalised (got '{}')", value);
+      adapt.scheme = qfe::qtb_parse_adapt_scheme(arg[iarg + 1]);
+      if (adapt.scheme < 0)
+        error->all(FLERR, "Fix qtb adapt_scheme {} (got '{}')",
+                   qfe::qtb_requirement(qfe::QTB_PARAM_ADAPT_SCHEME), arg[iarg + 1]);
       iarg += 2;
     } else if (key == "fdt_file") {
       need_value("fdt_file");
@@ -180,10 +174,7 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
       iarg += 2;
     } else if (key == "fdt_every") {
       need_value("fdt_every");
-      if (!utils::is_integer(arg[iarg + 1]) || utils::inumeric(FLERR, arg[iarg + 1], false, lmp) < 1)
-        error->all(FLERR, "Fix qtb fdt_every must be a positive integer (got '{}')",
-                   arg[iarg + 1]);
-      fdt_every = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      adapt.fdt_every = integer("fdt_every", qfe::QTB_PARAM_FDT_EVERY);
       iarg += 2;
     } else {
       error->all(FLERR,
@@ -193,9 +184,14 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
                  key);
     }
   }
-  if (deconvolution != qfe::QTB_DECONV_NONE && n_f > qfe::kQTBMaxNfDeconvolution)
-    error->all(FLERR, "Fix qtb deconvolution supports N_f <= {} (got N_f = {})",
-               qfe::kQTBMaxNfDeconvolution, n_f);
+  {
+    qfe::QTBProblem problem;
+    int bad = qfe::qtb_check_parameters(params, problem);
+    if (bad == qfe::QTB_PARAM_OK) bad = qfe::qtb_check_adapt(adapt, problem);
+    if (bad != qfe::QTB_PARAM_OK)
+      error->all(FLERR, "Fix qtb {} {} (got {})", keyword_of(bad), problem.requirement,
+                 given[bad]);
+  }
 
   if (atom->rmass_flag)
     error->all(FLERR, "Fix qtb requires per-type masses: atom style {} has per-atom masses "
@@ -218,8 +214,8 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
 
   spectra_flag = (adaptive_flag || !fdt_file.empty()) ? 1 : 0;
   ntypes_fix = atom->ntypes;
-  const int m = n_f + 1;
-  gamma_r.assign(static_cast<size_t>(ntypes_fix) * m, 1.0 / damp);
+  const int m = params.n_f + 1;
+  gamma_r.assign(static_cast<size_t>(ntypes_fix) * m, 1.0 / params.damp);
   cvv_sum.assign(gamma_r.size(), 0.0);
   cvr_sum.assign(gamma_r.size(), 0.0);
   cvv_ema.assign(gamma_r.size(), 0.0);
@@ -237,8 +233,8 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
     fflush(fdt_fp);
   }
 
-  ring_floats = 6 * n_f;
-  seg_floats = spectra_flag ? 12 * n_f + 2 : 0;
+  ring_floats = 6 * params.n_f;
+  seg_floats = spectra_flag ? 12 * params.n_f + 2 : 0;
   row_floats = ring_floats + 3 + seg_floats;
   exchange_doubles = (row_floats + 1) / 2;
   maxexchange = exchange_doubles;
@@ -273,19 +269,13 @@ int FixQTB::setmask()
 
 void FixQTB::rebuild_bath()
 {
-  qfe::QTBParameters p;
-  p.temperature = t_start;
-  p.damp = damp;
-  p.f_max = f_max;
-  p.n_f = n_f;
-  p.seed = seed;
+  qfe::QTBParameters p = params;
   p.dt = update->dt;
-  p.deconvolution = deconvolution;
   qfe::QTBUnits u{force->boltz, force->hplanck, force->mvv2e, force->ftm2v};
   try {
     bath = std::make_unique<qfe::QTBBath>(p, u);
   } catch (const std::invalid_argument &e) {
-    // the kernel validates everything; f_max vs dt is the one check that needs the timestep
+    // checked in the constructor and init(); a safety net
     error->all(FLERR, "Fix qtb: {}", e.what());
   }
   if (adaptive_flag) {
@@ -316,11 +306,17 @@ void FixQTB::init()
   if (atom->ntypes != ntypes_fix)
     error->all(FLERR, "Fix qtb {}: the number of atom types changed from {} to {}", id,
                ntypes_fix, atom->ntypes);
-  const double dt = update->dt;
-  if (0.5 / dt < f_max * (1.0 - 1e-12))
+  // the timestep may change between runs: the kernel checks f_max against it
+  qfe::QTBParameters p = params;
+  p.dt = update->dt;
+  qfe::QTBProblem problem;
+  const int bad = qfe::qtb_check_timestep(p, problem);
+  if (bad == qfe::QTB_PARAM_NYQUIST)
     error->all(FLERR,
                "Fix qtb f_max = {} is above the Nyquist frequency 1/(2*dt) = {} of timestep {}",
-               f_max, 0.5 / dt, dt);
+               params.f_max, 0.5 / p.dt, p.dt);
+  else if (bad != qfe::QTB_PARAM_OK)
+    error->all(FLERR, "Fix qtb: {}", problem.message);
   rebuild_bath();
   check_overlapping_fixes();
 
@@ -329,12 +325,12 @@ void FixQTB::init()
                    "Fix qtb {}: noise refreshed every {} steps (h = {}), effective cutoff "
                    "frequency 1/(2h) = {}, {} filter taps, {} bytes per atom\n",
                    id, bath->alpha(), bath->noise_interval(), bath->cutoff_frequency(),
-                   2 * n_f, row_floats * sizeof(float));
-  if (comm->me == 0 && deconvolution != qfe::QTB_DECONV_NONE)
+                   2 * params.n_f, row_floats * sizeof(float));
+  if (comm->me == 0 && params.deconvolution != qfe::QTB_DECONV_NONE)
     utils::logmesg(lmp, "Fix qtb {}: {} spectrum deconvolved for friction gamma = {}, largest "
                    "relative residual on the grid {:.3g}\n", id,
-                   deconvolution == qfe::QTB_DECONV_KINETIC ? "kinetic-energy" : "potential-energy",
-                   1.0 / damp, bath->deconvolution_residual());
+                   params.deconvolution == qfe::QTB_DECONV_KINETIC ? "kinetic-energy" : "potential-energy",
+                   1.0 / params.damp, bath->deconvolution_residual());
 }
 
 /* ----------------------------------------------------------------------
@@ -365,14 +361,14 @@ void FixQTB::check_overlapping_fixes()
 
 double FixQTB::target_temperature(bigint step) const
 {
-  if (t_stop == t_start) return t_start;
+  if (params.temperature_stop == params.temperature) return params.temperature;
   const bigint span = update->endstep - update->beginstep;
-  if (span <= 0) return t_start;
+  if (span <= 0) return params.temperature;
   bigint s = step;
   if (s < update->beginstep) s = update->beginstep;
   if (s > update->endstep) s = update->endstep;
   const double delta = static_cast<double>(s - update->beginstep) / static_cast<double>(span);
-  return t_start + delta * (t_stop - t_start);
+  return params.temperature + delta * (params.temperature_stop - params.temperature);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -413,7 +409,7 @@ void FixQTB::apply_bath(bool setup_call)
 
   // a segment of 2 N_f noise intervals is complete when the first step of the next begins
   if (spectra_flag && !reuse && n >= 0) {
-    const bigint segment = n / (2 * n_f);
+    const bigint segment = n / (2 * params.n_f);
     if (segment - 1 > last_segment) process_segment(segment - 1);
   }
 
@@ -436,7 +432,7 @@ void FixQTB::apply_bath(bool setup_call)
   // is older than ring_index claims is impossible, and one that is newer is merely redrawn)
   if (!reuse) ring_index = n;
 
-  if (zero_flag && !reuse) {
+  if (params.zero && !reuse) {
     double sum[4] = {0.0, 0.0, 0.0, 0.0}, all[4];
     for (int i = 0; i < nlocal; i++)
       if (mask[i] & groupbit) {
@@ -512,11 +508,11 @@ double FixQTB::compute_vector(int index)
       return compute_scalar();
     case 1:
       if (bath) return bath->cutoff_frequency();
-      return 0.5 / (qfe::qtb_alpha(f_max, update->dt) * update->dt);
+      return 0.5 / (qfe::qtb_alpha(params.f_max, update->dt) * update->dt);
     case 2:
-      return bath ? bath->temperature() : t_start;
+      return bath ? bath->temperature() : params.temperature;
     case 3:
-      return bath ? bath->alpha() : qfe::qtb_alpha(f_max, update->dt);
+      return bath ? bath->alpha() : qfe::qtb_alpha(params.f_max, update->dt);
     case 4:
       return static_cast<double>(row_floats * sizeof(float));
     case 5:
@@ -535,7 +531,7 @@ double FixQTB::compute_vector(int index)
 
 void FixQTB::accumulate_segment(int i, bigint n, const double * /*v*/, const double *random)
 {
-  const int L = 2 * n_f;
+  const int L = 2 * params.n_f;
   const bigint segment = n / L;
   const int j = static_cast<int>(n - segment * L);
   float *buf = state[i] + ring_floats + 3;
@@ -560,7 +556,7 @@ void FixQTB::accumulate_segment(int i, bigint n, const double * /*v*/, const dou
 
 void FixQTB::accumulate_velocity()
 {
-  const int L = 2 * n_f;
+  const int L = 2 * params.n_f;
   const bigint n = bath->noise_index(update->ntimestep);
   if (n < 0) return;
   const bigint segment = n / L;
@@ -581,8 +577,8 @@ void FixQTB::accumulate_velocity()
 
 void FixQTB::apply_gamma_r()
 {
-  const int m = n_f + 1;
-  const double gamma = 1.0 / damp;
+  const int m = params.n_f + 1;
+  const double gamma = 1.0 / params.damp;
   std::vector<double> scale(m);
   for (int t = 0; t < ntypes_fix; t++) {
     for (int k = 0; k < m; k++) scale[k] = gamma_r[static_cast<size_t>(t) * m + k] / gamma;
@@ -597,8 +593,8 @@ void FixQTB::apply_gamma_r()
 
 void FixQTB::process_segment(bigint segment)
 {
-  const int L = 2 * n_f;
-  const int m = n_f + 1;
+  const int L = 2 * params.n_f;
+  const int m = params.n_f + 1;
   const int nt = ntypes_fix;
   const int complete = L * bath->alpha();
   const int *mask = atom->mask;
@@ -622,7 +618,7 @@ void FixQTB::process_segment(bigint segment)
     const float *buf = state[i] + ring_floats + 3;
     double *cvv = spec.data() + a * 2 * m;
     double *cvr = cvv + m;
-    qfe::qtb_segment_spectra(buf, buf + 3 * L, n_f, cvv, cvr);
+    qfe::qtb_segment_spectra(buf, buf + 3 * L, params.n_f, cvv, cvr);
     const int t = type[i] - 1;
     count[t]++;
     for (int k = 0; k < m; k++) {
@@ -676,7 +672,7 @@ void FixQTB::process_segment(bigint segment)
     const size_t o = static_cast<size_t>(t) * m;
     for (int k = 0; k < m; k++) {
       cvv_last[o + k] = iall[t * 2 * m + k] * unit[2 * t] * norm /
-          qfe::qtb_interval_average_gain(k, n_f, bath->alpha());
+          qfe::qtb_interval_average_gain(k, params.n_f, bath->alpha());
       cvr_last[o + k] = iall[t * 2 * m + m + k] * unit[2 * t + 1] * norm;
       cvv_sum[o + k] += cvv_last[o + k];
       cvr_sum[o + k] += cvr_last[o + k];
@@ -691,11 +687,11 @@ void FixQTB::process_segment(bigint segment)
       cvr[k] = cvr_sum[o + k] * inv;
     }
     // diagnostic on the averaged spectra (no step)
-    adapt.k_max = qfe::qtb_adapt_k_max(n_f, bath->alpha());
+    adapt.k_max = qfe::qtb_adapt_k_max(params.n_f, bath->alpha());
     qfe::QTBAdaptParameters probe = adapt;
     probe.rate = 0.0;
     qfe::QTBUnits u{force->boltz, force->hplanck, force->mvv2e, force->ftm2v};
-    qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / damp, theta, probe, u, delta);
+    qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / params.damp, theta, probe, u, delta);
     for (int k = 0; k <= adapt.k_max; k++) {
       num += std::fabs(delta[k]);
       den += u.mvv2e * mass * gr[k] * cvv[k];
@@ -706,18 +702,18 @@ void FixQTB::process_segment(bigint segment)
         cvv[k] = simple ? cvv_last[o + k] : cvv_ema[o + k];
         cvr[k] = simple ? cvr_last[o + k] : cvr_ema[o + k];
       }
-      qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / damp, theta, adapt, u, delta);
+      qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / params.damp, theta, adapt, u, delta);
       for (int k = 0; k < m; k++) gamma_r[o + k] = gr[k];
     }
   }
   fdt_scalar = den > 0.0 ? num / den : 0.0;
   if (adapt_now) apply_gamma_r();
-  if (fdt_fp && nseg_measured % fdt_every == 0) write_fdt(segment);
+  if (fdt_fp && nseg_measured % adapt.fdt_every == 0) write_fdt(segment);
 }
 
 void FixQTB::write_fdt(bigint segment)
 {
-  const int m = n_f + 1;
+  const int m = params.n_f + 1;
   const auto w = bath->angular_grid();
   const double inv = 1.0 / static_cast<double>(nseg_measured);
   for (int t = 0; t < ntypes_fix; t++) {
@@ -761,7 +757,7 @@ int FixQTB::modify_param(int narg, char **arg)
 double FixQTB::memory_usage()
 {
   double bytes = static_cast<double>(atom->nmax) * row_floats * sizeof(float);
-  bytes += static_cast<double>(2 * n_f) * (sizeof(double) * 2 + sizeof(float) * 2);
+  bytes += static_cast<double>(2 * params.n_f) * (sizeof(double) * 2 + sizeof(float) * 2);
   return bytes;
 }
 
@@ -788,7 +784,7 @@ void FixQTB::set_arrays(int i)
   for (int c = 0; c < 3; c++) state[i][ring_floats + c] = std::nanf("");
   if (spectra_flag) {
     const int32_t meta[2] = {kNoSegment, -1};
-    std::memcpy(state[i] + ring_floats + 3 + 12 * n_f, meta, sizeof(meta));
+    std::memcpy(state[i] + ring_floats + 3 + 12 * params.n_f, meta, sizeof(meta));
   }
 }
 
@@ -819,15 +815,15 @@ void FixQTB::write_restart(FILE *fp)
                                 all[0],
                                 all[1],
                                 static_cast<double>(force_step),
-                                static_cast<double>(seed),
-                                static_cast<double>(n_f),
-                                damp,
-                                f_max,
-                                t_stop,
-                                static_cast<double>(deconvolution),
+                                static_cast<double>(params.seed),
+                                static_cast<double>(params.n_f),
+                                params.damp,
+                                params.f_max,
+                                params.temperature_stop,
+                                static_cast<double>(params.deconvolution),
                                 static_cast<double>(adaptive_flag),
                                 static_cast<double>(ntypes_fix),
-                                static_cast<double>(n_f + 1),
+                                static_cast<double>(params.n_f + 1),
                                 static_cast<double>(nseg_measured),
                                 static_cast<double>(last_segment)};
     list.insert(list.end(), gamma_r.begin(), gamma_r.end());
@@ -853,11 +849,11 @@ void FixQTB::restart(char *buf)
   auto check = [&](const char *name, double stored, double now) {
     if (stored != now) differ += fmt::format(" {} (restart {}, fix line {})", name, stored, now);
   };
-  check("seed", list[4], static_cast<double>(seed));
-  check("N_f", list[5], n_f);
-  check("damp", list[6], damp);
-  check("f_max", list[7], f_max);
-  check("deconvolution", list[kRestartGlobalSize], deconvolution);
+  check("seed", list[4], static_cast<double>(params.seed));
+  check("N_f", list[5], params.n_f);
+  check("damp", list[6], params.damp);
+  check("f_max", list[7], params.f_max);
+  check("deconvolution", list[kRestartGlobalSize], params.deconvolution);
   check("adaptive", list[kRestartGlobalSize + 1], adaptive_flag);
   check("atom types", list[kRestartGlobalSize + 2], ntypes_fix);
   if (!differ.empty())

@@ -49,20 +49,14 @@ class FixQTB : public Fix {
   int maxsize_restart() override;
 
  private:
-  // parameters (as given in the fix command)
-  double t_start, t_stop;    // target temperature, ramped over a run when they differ
-  double damp;               // 1/gamma (time units)
-  double f_max;              // requested cutoff frequency (1/time units)
-  int n_f;                   // frequency grid size: the filter has 2 N_f taps
-  bigint seed;
-  int zero_flag;             // 1: remove the net bath force on the group every step
-  int deconvolution;         // qfe::QTBDeconvolution
+  // parameters of the fix command; defaults, limits and checks are the kernel's
+  qfe::QTBParameters params;
+  std::string given[qfe::QTB_PARAM_COUNT];    // each parameter's value as typed (messages)
 
   // adaptive QTB and the FDT diagnostic (docs/fix_qtb.md)
   int adaptive_flag;
-  qfe::QTBAdaptParameters adapt;
+  qfe::QTBAdaptParameters adapt;    // adapt.fdt_every: diagnostic every fdt_every segments
   std::string fdt_file;
-  int fdt_every;             // write the diagnostic every fdt_every segments
   FILE *fdt_fp;
   int spectra_flag;          // per-atom segment buffers kept (adaptive or fdt_file)
   int seg_floats;            // 12 N_f + 2: v and random-force buffers, segment id and count

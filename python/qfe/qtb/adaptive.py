@@ -15,22 +15,33 @@ Units are the kernel's (LAMMPS metal: ps, A/ps, eV, amu).
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 
 from qfe.qtb.noise_kernel import (
+    PARAMETERS,
     QTBBath,
     adapt_gamma,
     adapt_k_max,
+    adapt_scheme_code,
+    check_adapt_parameters,
+    defaults,
     interval_average_gain,
+    requirement,
     segment_spectra,
 )
 
 __all__ = ["AdaptiveSpectra", "SCHEMES"]
 
-SCHEMES = ("simple", "normalised")
+SCHEMES = ("simple", "normalised")      # by kernel code (QTBAdaptScheme)
 _NO_SEGMENT = -(2 ** 31)
 ADAPT_MEMORY = 10.0      # kQTBAdaptMemory of the kernel (segments)
+
+
+def _bad(name, why, value) -> ValueError:
+    shown = "adapt_min (lower bound of gamma_r/gamma)" if name == "adapt_min" else name
+    return ValueError(f"{shown} {why}, got {value!r}")
 
 
 def _llround(x: np.ndarray) -> np.ndarray:
@@ -51,29 +62,34 @@ class AdaptiveSpectra:
     """
 
     def __init__(self, kernel: QTBBath, types, type_masses, adaptive: bool = True,
-                 rate: float = 0.1, skip: int = 5, min_ratio: float = 0.01,
-                 scheme: str = "normalised", fdt_file=None, fdt_every: int = 10):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) \
-                or not math.isfinite(rate) or rate <= 0:
-            raise ValueError(f"adapt_rate must be > 0, got {rate!r}")
-        if isinstance(skip, bool) or not isinstance(skip, (int, np.integer)) or skip < 0:
-            raise ValueError(f"adapt_skip must be an integer >= 0, got {skip!r}")
-        if isinstance(min_ratio, bool) or not isinstance(min_ratio, (int, float)) \
-                or not 0 < min_ratio <= 1:
-            raise ValueError(f"adapt_min (lower bound of gamma_r/gamma) must be in (0, 1], got "
-                             f"{min_ratio!r}")
-        if scheme not in SCHEMES and scheme != "normalized":
-            raise ValueError(f"adapt_scheme must be 'simple' or 'normalised', got {scheme!r}")
-        if isinstance(fdt_every, bool) or not isinstance(fdt_every, (int, np.integer)) \
-                or fdt_every < 1:
-            raise ValueError(f"fdt_every must be a positive integer, got {fdt_every!r}")
+                 rate: float | None = None, skip: int | None = None,
+                 min_ratio: float | None = None, scheme: str | None = None, fdt_file=None,
+                 fdt_every: int | None = None):
+        # defaults and checks are the kernel's (fix qtb's); here only Python types
+        d = defaults()
+        rate = d["adapt_rate"] if rate is None else rate
+        skip = d["adapt_skip"] if skip is None else skip
+        min_ratio = d["adapt_min"] if min_ratio is None else min_ratio
+        fdt_every = d["fdt_every"] if fdt_every is None else fdt_every
+        code = d["adapt_scheme"] if scheme is None else adapt_scheme_code(scheme)
+        given = {"adapt_rate": rate, "adapt_skip": skip, "adapt_min": min_ratio,
+                 "fdt_every": fdt_every}
+        for name, value in given.items():
+            integer = name in ("adapt_skip", "fdt_every")
+            if isinstance(value, bool) or not isinstance(
+                    value, (Integral if integer else Real)):
+                raise _bad(name, requirement(PARAMETERS[name]), value)
+        bad, why = check_adapt_parameters(rate, skip, min_ratio, code, fdt_every)
+        if bad:
+            name = next(k for k, v in PARAMETERS.items() if v == bad)
+            raise _bad(name, why, given.get(name, scheme))
         self.kernel = kernel
         self.types = np.asarray(types, dtype=np.intc)
         self.type_masses = np.asarray(type_masses, dtype=np.float64)
         self.ntypes = self.type_masses.size
         self.adaptive = bool(adaptive)
         self.rate, self.skip, self.min_ratio = float(rate), int(skip), float(min_ratio)
-        self.scheme = "simple" if scheme == "simple" else "normalised"
+        self.scheme = SCHEMES[code]
         self.fdt_file, self.fdt_every = fdt_file, int(fdt_every)
         n = self.types.size
         nf = kernel.n_f
