@@ -4,7 +4,10 @@
    Syntax and defaults follow LAMMPS's QTB package:
      fix ID group qtb [temp T | temp Tstart Tstop] [damp D] [seed S] [f_max F] [N_f N]
                       [zero yes|no] [deconvolution no|yes|kinetic|potential]
-   The physics lives in qtb_noise.{h,cpp}; this file adapts it to LAMMPS.
+   The physics lives in qtb_noise.{h,cpp}, and so do the parameter defaults, limits and checks,
+   the temperature ramp, `zero` and the energy tally (the ASE classes use the same code through
+   the C API); this file adapts them to LAMMPS: keyword syntax, per-atom storage that migrates,
+   MPI sums, restart and thermo output.
 
    Design notes
    - Noise step index n = floor(step/alpha) comes from the absolute timestep, the normals
@@ -75,8 +78,7 @@ static const char *keyword_of(int parameter)
 /* ---------------------------------------------------------------------- */
 
 FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
-    Fix(lmp, narg, arg), bath_dt(0.0), state(nullptr), nmax_state(0), ring_index(-1), force_step(-1),
-    work_local(0.0), onestep_local(0.0), work_restart(0.0), onestep_restart(0.0)
+    Fix(lmp, narg, arg), bath_dt(0.0), state(nullptr), nmax_state(0), ring_index(-1), force_step(-1)
 {
   // defaults, limits and checks are the kernel's (qtb_noise.h); this parses the syntax only
   adaptive_flag = 0;
@@ -359,20 +361,6 @@ void FixQTB::check_overlapping_fixes()
 
 /* ---------------------------------------------------------------------- */
 
-double FixQTB::target_temperature(bigint step) const
-{
-  if (params.temperature_stop == params.temperature) return params.temperature;
-  const bigint span = update->endstep - update->beginstep;
-  if (span <= 0) return params.temperature;
-  bigint s = step;
-  if (s < update->beginstep) s = update->beginstep;
-  if (s > update->endstep) s = update->endstep;
-  const double delta = static_cast<double>(s - update->beginstep) / static_cast<double>(span);
-  return params.temperature + delta * (params.temperature_stop - params.temperature);
-}
-
-/* ---------------------------------------------------------------------- */
-
 void FixQTB::setup(int /*vflag*/)
 {
   apply_bath(true);
@@ -391,8 +379,8 @@ void FixQTB::apply_bath(bool setup_call)
 {
   const bigint step = update->ntimestep;
   const bigint n = bath->noise_index(step);
-  // a ramp changes the filter once per noise interval, at the interval's first step
-  bath->set_temperature(target_temperature(n * bath->alpha()));
+  // the kernel's ramp over the run: the filter changes once per noise interval
+  bath->set_ramp_step(step, update->beginstep, update->endstep);
 
   double **v = atom->v;
   double **f = atom->f;
@@ -433,22 +421,14 @@ void FixQTB::apply_bath(bool setup_call)
   if (!reuse) ring_index = n;
 
   if (params.zero && !reuse) {
+    // the kernel's net-force removal, its sums reduced over ranks here
     double sum[4] = {0.0, 0.0, 0.0, 0.0}, all[4];
     for (int i = 0; i < nlocal; i++)
-      if (mask[i] & groupbit) {
-        const float *fb = state[i] + ring_floats;
-        sum[0] += fb[0];
-        sum[1] += fb[1];
-        sum[2] += fb[2];
-        sum[3] += 1.0;
-      }
+      if (mask[i] & groupbit) qfe::qtb_net_force_add(state[i] + ring_floats, sum);
     MPI_Allreduce(sum, all, 4, MPI_DOUBLE, MPI_SUM, world);
     if (all[3] > 0.0)
       for (int i = 0; i < nlocal; i++)
-        if (mask[i] & groupbit) {
-          float *fb = state[i] + ring_floats;
-          for (int c = 0; c < 3; c++) fb[c] = static_cast<float>(fb[c] - all[c] / all[3]);
-        }
+        if (mask[i] & groupbit) qfe::qtb_net_force_remove(all, state[i] + ring_floats);
   }
 
   double onestep = 0.0;
@@ -458,14 +438,11 @@ void FixQTB::apply_bath(bool setup_call)
       f[i][0] += fb[0];
       f[i][1] += fb[1];
       f[i][2] += fb[2];
-      onestep += fb[0] * v[i][0] + fb[1] * v[i][1] + fb[2] * v[i][2];
+      onestep += qfe::QTBEnergyTally::power(fb, v[i]);
     }
 
-  if (setup_call && !reuse) {
-    // first force of a fresh run: its work is its half kick at the next step
-    onestep_local = onestep;
-    work_local += 0.5 * onestep * update->dt;
-  }
+  // first force of a fresh run: its work is its half kick at the next step
+  if (setup_call && !reuse) tally.setup(onestep, update->dt);
   force_step = step;
 }
 
@@ -479,12 +456,8 @@ void FixQTB::end_of_step()
   const int *mask = atom->mask;
   double onestep = 0.0;
   for (int i = 0; i < atom->nlocal; i++)
-    if (mask[i] & groupbit) {
-      const float *fb = state[i] + ring_floats;
-      onestep += fb[0] * v[i][0] + fb[1] * v[i][1] + fb[2] * v[i][2];
-    }
-  onestep_local = onestep;
-  work_local += onestep * update->dt;
+    if (mask[i] & groupbit) onestep += qfe::QTBEnergyTally::power(state[i] + ring_floats, v[i]);
+  tally.step(onestep, update->dt);
   if (spectra_flag) accumulate_velocity();
 }
 
@@ -495,10 +468,9 @@ void FixQTB::end_of_step()
 
 double FixQTB::compute_scalar()
 {
-  double local[2] = {work_local, onestep_local}, all[2];
+  double local[2] = {tally.work, tally.onestep}, all[2];
   MPI_Allreduce(local, all, 2, MPI_DOUBLE, MPI_SUM, world);
-  const double dt = update->dt;
-  return -(all[0] - 0.5 * all[1] * dt);
+  return qfe::QTBEnergyTally::energy_to_bath(all[0], all[1], update->dt);
 }
 
 double FixQTB::compute_vector(int index)
@@ -808,7 +780,7 @@ int FixQTB::unpack_exchange(int nlocal, double *buf)
 
 void FixQTB::write_restart(FILE *fp)
 {
-  double local[2] = {work_local, onestep_local}, all[2];
+  double local[2] = {tally.work, tally.onestep}, all[2];
   MPI_Allreduce(local, all, 2, MPI_DOUBLE, MPI_SUM, world);
   if (comm->me == 0) {
     std::vector<double> list = {kRestartVersion,
@@ -860,8 +832,8 @@ void FixQTB::restart(char *buf)
     error->all(FLERR, "Fix qtb {}: the restart file was written with other parameters:{}", id,
                differ);
   // the cumulative tally lives on rank 0 after a restart
-  work_local = (comm->me == 0) ? list[1] : 0.0;
-  onestep_local = (comm->me == 0) ? list[2] : 0.0;
+  tally.work = (comm->me == 0) ? list[1] : 0.0;
+  tally.onestep = (comm->me == 0) ? list[2] : 0.0;
   force_step = static_cast<bigint>(list[3]);
   ring_index = -1;
   nseg_measured = static_cast<bigint>(list[kRestartGlobalSize + 4]);

@@ -1,9 +1,9 @@
 /* -*- c++ -*- ----------------------------------------------------------
    qfe: fix qtb, quantum thermal bath (LAMMPS plugin style).
 
-   A thin LAMMPS adapter over the QTB noise kernel (qtb_noise.h): argument parsing, per-atom
-   storage that migrates with atoms, restart, energy tally and thermo output.  See
-   docs/fix_qtb.md.
+   A thin LAMMPS adapter over the QTB noise kernel (qtb_noise.h), which also owns the
+   defaults, checks, ramp, zero and energy tally: keyword syntax, per-atom storage that
+   migrates with atoms, MPI sums, restart and thermo output.  See docs/fix_qtb.md.
 ------------------------------------------------------------------------- */
 
 #ifndef QFE_FIX_QTB_H
@@ -81,13 +81,9 @@ class FixQTB : public Fix {
 
   bigint ring_index;         // noise index the rings hold (same for all atoms)
   bigint force_step;         // MD step the stored bath forces belong to, -1 if none
-  double work_local;         // cumulative work of the bath on this rank's atoms (energy)
-  double onestep_local;      // sum F.v of the last step on this rank (energy/time)
-  double work_restart;       // global values read from a restart file (applied on rank 0)
-  double onestep_restart;
+  qfe::QTBEnergyTally tally;    // the kernel's tally, this rank's atoms (rank 0: + restart)
 
   void apply_bath(bool setup_call);
-  double target_temperature(bigint step) const;
   void check_overlapping_fixes();
   void rebuild_bath();
   void accumulate_segment(int i, bigint n, const double *v, const double *random);
