@@ -497,6 +497,12 @@ QFE_API double qfe_qtb_interval_average_gain(int k, int n_f, int alpha)
   return qfe::qtb_interval_average_gain(k, n_f, alpha);
 }
 
+/// memory (segments) of the normalised scheme's moving average (kQTBAdaptMemory)
+QFE_API double qfe_qtb_adapt_memory(void)
+{
+  return qfe::kQTBAdaptMemory;
+}
+
 QFE_API int qfe_qtb_adapt_k_max(int n_f, int alpha)
 {
   return qfe::qtb_adapt_k_max(n_f, alpha);

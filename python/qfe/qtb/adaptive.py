@@ -24,6 +24,7 @@ from qfe.qtb.noise_kernel import (
     QTBBath,
     adapt_gamma,
     adapt_k_max,
+    adapt_memory,
     adapt_scheme_code,
     check_adapt_parameters,
     defaults,
@@ -36,7 +37,6 @@ __all__ = ["AdaptiveSpectra", "SCHEMES"]
 
 SCHEMES = ("simple", "normalised")      # by kernel code (QTBAdaptScheme)
 _NO_SEGMENT = -(2 ** 31)
-ADAPT_MEMORY = 10.0      # kQTBAdaptMemory of the kernel (segments)
 
 
 def _bad(name, why, value) -> ValueError:
@@ -197,7 +197,7 @@ class AdaptiveSpectra:
         theta = kernel.spectrum()[1]
         gains = np.array([interval_average_gain(k, nf, kernel.alpha) for k in range(m)])
         kmax = adapt_k_max(nf, kernel.alpha)
-        beta = max(1.0 / float(self.nseg_measured), 1.0 / ADAPT_MEMORY)
+        beta = max(1.0 / float(self.nseg_measured), 1.0 / adapt_memory())
         num = den = 0.0
         for t in range(self.ntypes):
             if counts[t] == 0:

@@ -32,6 +32,7 @@ __all__ = [
     "segment_spectra",
     "interval_average_gain",
     "adapt_k_max",
+    "adapt_memory",
     "adapt_gamma",
     "PARAMETERS",
     "defaults",
@@ -114,6 +115,7 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
                                                ctypes.c_double, ctypes.c_int, ctypes.c_int,
                                                _c_double_p, _c_double_p, _c_double_p]),
         "qfe_qtb_adapt_k_max": (ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
+        "qfe_qtb_adapt_memory": (ctypes.c_double, []),
         "qfe_qtb_bath_destroy": (None, [ctypes.c_void_p]),
         "qfe_qtb_bath_sizes": (ctypes.c_int, [ctypes.c_void_p, _c_int_p, _c_int_p, _c_int_p]),
         "qfe_qtb_bath_times": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
@@ -351,6 +353,12 @@ def segment_spectra(v, r, n_f: int):
 def adapt_k_max(n_f: int, alpha: int) -> int:
     """Highest grid bin adapted (N_f/2 when alpha > 1: aliasing above; N_f when alpha = 1)."""
     return int(load_library().qfe_qtb_adapt_k_max(int(n_f), int(alpha)))
+
+
+def adapt_memory() -> float:
+    """Memory (segments) of the normalised scheme's moving average of the spectra
+    (kQTBAdaptMemory): C <- C + beta (C_segment - C), beta = max(1/n, 1/memory)."""
+    return float(load_library().qfe_qtb_adapt_memory())
 
 
 def interval_average_gain(k: int, n_f: int, alpha: int) -> float:
