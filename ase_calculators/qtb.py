@@ -37,6 +37,7 @@ __all__ = ["PS", "QTBCalculator", "QTBDynamics", "check_masses"]
 PS = PS_ASE
 """One picosecond in ASE time units, consistent with the kernel's LAMMPS metal constants."""
 
+
 def check_masses(atoms) -> np.ndarray:
     """Masses (amu, shape (n,)) of `atoms`, or ValueError naming the first atom without a
     usable mass (zero, negative or not finite, or a dummy atom 'X' whose mass was never set)."""
@@ -100,8 +101,9 @@ def _temperatures(temperature_K):
 
 
 class _Bath:
-    """The kernel bath in ASE units: parameters, atom IDs, temperature ramp, zeroing and the
-    energy tally shared by :class:`QTBCalculator` and :class:`QTBDynamics`."""
+    """The kernel bath in ASE units, shared by :class:`QTBCalculator` and :class:`QTBDynamics`:
+    unit conversion and atom IDs here; defaults, checks, temperature ramp, zeroing and the energy
+    tally are the kernel's (those of fix qtb)."""
 
     def __init__(self, timestep, temperature_K, damp=None, f_max=None, n_f=None, seed=None,
                  zero=False, deconvolution=False):
