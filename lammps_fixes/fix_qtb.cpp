@@ -83,9 +83,7 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
   // defaults, limits and checks are the kernel's (qtb_noise.h); this parses the syntax only
   adaptive_flag = 0;
   fdt_fp = nullptr;
-  nseg_measured = 0;
   last_segment = -1;
-  fdt_scalar = 0.0;
 
   int iarg = 3;
   auto need_value = [&](const char *keyword) {
@@ -216,14 +214,7 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
 
   spectra_flag = (adaptive_flag || !fdt_file.empty()) ? 1 : 0;
   ntypes_fix = atom->ntypes;
-  const int m = params.n_f + 1;
-  gamma_r.assign(static_cast<size_t>(ntypes_fix) * m, 1.0 / params.damp);
-  cvv_sum.assign(gamma_r.size(), 0.0);
-  cvr_sum.assign(gamma_r.size(), 0.0);
-  cvv_ema.assign(gamma_r.size(), 0.0);
-  cvr_ema.assign(gamma_r.size(), 0.0);
-  cvv_last.assign(gamma_r.size(), 0.0);
-  cvr_last.assign(gamma_r.size(), 0.0);
+  astate.reset(ntypes_fix, params.n_f, 1.0 / params.damp);
   if (spectra_flag && !fdt_file.empty() && comm->me == 0) {
     fdt_fp = fopen(fdt_file.c_str(), "w");
     if (!fdt_fp)
@@ -331,7 +322,8 @@ void FixQTB::init()
   if (comm->me == 0 && params.deconvolution != qfe::QTB_DECONV_NONE)
     utils::logmesg(lmp, "Fix qtb {}: {} spectrum deconvolved for friction gamma = {}, largest "
                    "relative residual on the grid {:.3g}\n", id,
-                   params.deconvolution == qfe::QTB_DECONV_KINETIC ? "kinetic-energy" : "potential-energy",
+                   params.deconvolution == qfe::QTB_DECONV_KINETIC ? "kinetic-energy"
+                                                                   : "potential-energy",
                    1.0 / params.damp, bath->deconvolution_residual());
 }
 
@@ -490,7 +482,7 @@ double FixQTB::compute_vector(int index)
     case 5:
       return bath ? bath->deconvolution_residual() : 0.0;
     case 6:
-      return fdt_scalar;
+      return astate.fdt_scalar;
     default:
       return 0.0;
   }
@@ -553,7 +545,8 @@ void FixQTB::apply_gamma_r()
   const double gamma = 1.0 / params.damp;
   std::vector<double> scale(m);
   for (int t = 0; t < ntypes_fix; t++) {
-    for (int k = 0; k < m; k++) scale[k] = gamma_r[static_cast<size_t>(t) * m + k] / gamma;
+    for (int k = 0; k < m; k++)
+      scale[k] = astate.gamma_r[static_cast<size_t>(t) * m + k] / gamma;
     bath->set_slot_scale(t, scale);
   }
 }
@@ -627,77 +620,36 @@ void FixQTB::process_segment(bigint segment)
   MPI_Allreduce(isum.data(), iall.data(), static_cast<int>(isum.size()), MPI_LONG_LONG, MPI_SUM,
                 world);
 
-  // spectral densities per degree of freedom: (h/L) |x_k|^2 / (3 atoms)
-  const double h = bath->noise_interval();
-  nseg_measured++;
-  const bool adapt_now = adaptive_flag && nseg_measured > adapt.skip;
-  std::vector<double> cvv(m), cvr(m), gr(m), delta;
-  std::vector<double> theta = bath->target_spectrum();
-  // moving average for the normalised scheme: spectra measured with a gamma_r long gone would
-  // pin the fixed point to the past
-  const double beta = std::max(1.0 / static_cast<double>(nseg_measured),
-                               1.0 / qfe::kQTBAdaptMemory);
-  double num = 0.0, den = 0.0;
+  // the kernel's bookkeeping: normalisation, averages, Delta_FDT, adaptation
+  std::vector<double> sums(isum.size()), masses(nt);
+  std::vector<int64_t> counts(count_all.begin(), count_all.end());
   for (int t = 0; t < nt; t++) {
-    if (count_all[t] == 0) continue;
-    const double norm = h / (static_cast<double>(L) * 3.0 * static_cast<double>(count_all[t]));
-    const size_t o = static_cast<size_t>(t) * m;
-    for (int k = 0; k < m; k++) {
-      cvv_last[o + k] = iall[t * 2 * m + k] * unit[2 * t] * norm /
-          qfe::qtb_interval_average_gain(k, params.n_f, bath->alpha());
-      cvr_last[o + k] = iall[t * 2 * m + m + k] * unit[2 * t + 1] * norm;
-      cvv_sum[o + k] += cvv_last[o + k];
-      cvr_sum[o + k] += cvr_last[o + k];
-      cvv_ema[o + k] += beta * (cvv_last[o + k] - cvv_ema[o + k]);
-      cvr_ema[o + k] += beta * (cvr_last[o + k] - cvr_ema[o + k]);
-    }
-    const double mass = atom->mass[t + 1];
-    const double inv = 1.0 / static_cast<double>(nseg_measured);
-    for (int k = 0; k < m; k++) {
-      gr[k] = gamma_r[o + k];
-      cvv[k] = cvv_sum[o + k] * inv;
-      cvr[k] = cvr_sum[o + k] * inv;
-    }
-    // diagnostic on the averaged spectra (no step)
-    adapt.k_max = qfe::qtb_adapt_k_max(params.n_f, bath->alpha());
-    qfe::QTBAdaptParameters probe = adapt;
-    probe.rate = 0.0;
-    qfe::QTBUnits u{force->boltz, force->hplanck, force->mvv2e, force->ftm2v};
-    qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / params.damp, theta, probe, u, delta);
-    for (int k = 0; k <= adapt.k_max; k++) {
-      num += std::fabs(delta[k]);
-      den += u.mvv2e * mass * gr[k] * cvv[k];
-    }
-    if (adapt_now) {
-      const bool simple = adapt.scheme == qfe::QTB_ADAPT_SIMPLE;
-      for (int k = 0; k < m; k++) {
-        cvv[k] = simple ? cvv_last[o + k] : cvv_ema[o + k];
-        cvr[k] = simple ? cvr_last[o + k] : cvr_ema[o + k];
-      }
-      qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / params.damp, theta, adapt, u, delta);
-      for (int k = 0; k < m; k++) gamma_r[o + k] = gr[k];
-    }
+    masses[t] = atom->mass[t + 1];
+    for (int k = 0; k < 2 * m; k++)
+      sums[static_cast<size_t>(t) * 2 * m + k] =
+          iall[t * 2 * m + k] * unit[2 * t + (k >= m ? 1 : 0)];
   }
-  fdt_scalar = den > 0.0 ? num / den : 0.0;
-  if (adapt_now) apply_gamma_r();
-  if (fdt_fp && nseg_measured % adapt.fdt_every == 0) write_fdt(segment);
+  const bool adapted = qfe::qtb_finish_segment(*bath, adapt, adaptive_flag, nt, masses.data(),
+                                               counts.data(), sums.data(), astate);
+  if (adapted) apply_gamma_r();
+  if (fdt_fp && astate.nseg_measured % adapt.fdt_every == 0) write_fdt(segment);
 }
 
 void FixQTB::write_fdt(bigint segment)
 {
   const int m = params.n_f + 1;
   const auto w = bath->angular_grid();
-  const double inv = 1.0 / static_cast<double>(nseg_measured);
+  const double inv = 1.0 / static_cast<double>(astate.nseg_measured);
   for (int t = 0; t < ntypes_fix; t++) {
     const size_t o = static_cast<size_t>(t) * m;
     const double mass = atom->mass[t + 1];
     fmt::print(fdt_fp, "# segment {} step {} type {} segments_measured {} fdt_scalar {:.6g}\n",
-               segment, update->ntimestep, t + 1, nseg_measured, fdt_scalar);
+               segment, update->ntimestep, t + 1, astate.nseg_measured, astate.fdt_scalar);
     for (int k = 0; k < m; k++) {
-      const double cvv = cvv_sum[o + k] * inv, cvr = cvr_sum[o + k] * inv;
-      const double delta = force->mvv2e * mass * gamma_r[o + k] * cvv - cvr;
-      fmt::print(fdt_fp, "{:.10g} {:.10g} {:.10g} {:.10g} {:.10g}\n", w[k], gamma_r[o + k],
-                 delta, cvv, cvr);
+      const double cvv = astate.cvv_sum[o + k] * inv, cvr = astate.cvr_sum[o + k] * inv;
+      const double delta = force->mvv2e * mass * astate.gamma_r[o + k] * cvv - cvr;
+      fmt::print(fdt_fp, "{:.10g} {:.10g} {:.10g} {:.10g} {:.10g}\n", w[k],
+                 astate.gamma_r[o + k], delta, cvv, cvr);
     }
     fmt::print(fdt_fp, "\n");
   }
@@ -796,14 +748,14 @@ void FixQTB::write_restart(FILE *fp)
                                 static_cast<double>(adaptive_flag),
                                 static_cast<double>(ntypes_fix),
                                 static_cast<double>(params.n_f + 1),
-                                static_cast<double>(nseg_measured),
+                                static_cast<double>(astate.nseg_measured),
                                 static_cast<double>(last_segment)};
-    list.insert(list.end(), gamma_r.begin(), gamma_r.end());
-    list.insert(list.end(), cvv_sum.begin(), cvv_sum.end());
-    list.insert(list.end(), cvr_sum.begin(), cvr_sum.end());
-    list.push_back(fdt_scalar);
-    list.insert(list.end(), cvv_ema.begin(), cvv_ema.end());
-    list.insert(list.end(), cvr_ema.begin(), cvr_ema.end());
+    list.insert(list.end(), astate.gamma_r.begin(), astate.gamma_r.end());
+    list.insert(list.end(), astate.cvv_sum.begin(), astate.cvv_sum.end());
+    list.insert(list.end(), astate.cvr_sum.begin(), astate.cvr_sum.end());
+    list.push_back(astate.fdt_scalar);
+    list.insert(list.end(), astate.cvv_ema.begin(), astate.cvv_ema.end());
+    list.insert(list.end(), astate.cvr_ema.begin(), astate.cvr_ema.end());
     int size = static_cast<int>(list.size() * sizeof(double));
     fwrite(&size, sizeof(int), 1, fp);
     fwrite(list.data(), sizeof(double), list.size(), fp);
@@ -836,16 +788,16 @@ void FixQTB::restart(char *buf)
   tally.onestep = (comm->me == 0) ? list[2] : 0.0;
   force_step = static_cast<bigint>(list[3]);
   ring_index = -1;
-  nseg_measured = static_cast<bigint>(list[kRestartGlobalSize + 4]);
+  astate.nseg_measured = static_cast<bigint>(list[kRestartGlobalSize + 4]);
   last_segment = static_cast<bigint>(list[kRestartGlobalSize + 5]);
-  const size_t n = gamma_r.size();
+  const size_t n = astate.gamma_r.size();
   const double *p = list + kRestartGlobalSize + kRestartAdaptiveHeader;
-  gamma_r.assign(p, p + n);
-  cvv_sum.assign(p + n, p + 2 * n);
-  cvr_sum.assign(p + 2 * n, p + 3 * n);
-  fdt_scalar = p[3 * n];
-  cvv_ema.assign(p + 3 * n + 1, p + 4 * n + 1);
-  cvr_ema.assign(p + 4 * n + 1, p + 5 * n + 1);
+  astate.gamma_r.assign(p, p + n);
+  astate.cvv_sum.assign(p + n, p + 2 * n);
+  astate.cvr_sum.assign(p + 2 * n, p + 3 * n);
+  astate.fdt_scalar = p[3 * n];
+  astate.cvv_ema.assign(p + 3 * n + 1, p + 4 * n + 1);
+  astate.cvr_ema.assign(p + 4 * n + 1, p + 5 * n + 1);
   if (bath && adaptive_flag) apply_gamma_r();
 }
 

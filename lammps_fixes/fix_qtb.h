@@ -61,13 +61,8 @@ class FixQTB : public Fix {
   int spectra_flag;          // per-atom segment buffers kept (adaptive or fdt_file)
   int seg_floats;            // 12 N_f + 2: v and random-force buffers, segment id and count
   int ntypes_fix;            // number of atom types at creation
-  std::vector<double> gamma_r;           // ntypes x (N_f+1), time^-1
-  std::vector<double> cvv_sum, cvr_sum;  // sums over measured segments of C_vv, Re C_vR per dof
-  std::vector<double> cvv_last, cvr_last;
-  std::vector<double> cvv_ema, cvr_ema;  // moving averages (normalised scheme)
-  bigint nseg_measured;      // segments added to the sums
+  qfe::QTBAdaptState astate;    // gamma_r and spectra per type (the kernel's bookkeeping)
   bigint last_segment;       // index of the last processed segment (-1: none)
-  double fdt_scalar;         // sum |Delta_FDT| / sum m gamma_r C_vv (averaged spectra, all types)
 
   std::unique_ptr<qfe::QTBBath> bath;
   double bath_dt;            // timestep the bath was built for

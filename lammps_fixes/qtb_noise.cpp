@@ -222,7 +222,8 @@ int qtb_parse_adapt_scheme(const std::string &word)
 int qtb_check_parameters(const QTBParameters &p, QTBProblem &problem)
 {
   problem = QTBProblem();
-  if (!non_negative(p.temperature)) return problem_of(QTB_PARAM_TEMPERATURE, p.temperature, problem);
+  if (!non_negative(p.temperature))
+    return problem_of(QTB_PARAM_TEMPERATURE, p.temperature, problem);
   if (!non_negative(p.temperature_stop))
     return problem_of(QTB_PARAM_TEMPERATURE_STOP, p.temperature_stop, problem);
   if (!positive(p.damp)) return problem_of(QTB_PARAM_DAMP, p.damp, problem);
@@ -696,6 +697,82 @@ double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &
     }
   }
   return den > 0.0 ? num / den : 0.0;
+}
+
+void QTBAdaptState::reset(int ntypes, int n_f, double gamma)
+{
+  const size_t size = static_cast<size_t>(ntypes) * (n_f + 1);
+  gamma_r.assign(size, gamma);
+  for (auto *v : {&cvv_sum, &cvr_sum, &cvv_ema, &cvr_ema, &cvv_last, &cvr_last})
+    v->assign(size, 0.0);
+  nseg_measured = 0;
+  fdt_scalar = 0.0;
+}
+
+bool qtb_finish_segment(const QTBBath &bath, const QTBAdaptParameters &adapt, bool adaptive,
+                        int ntypes, const double *type_masses, const int64_t *count,
+                        const double *sums, QTBAdaptState &state)
+{
+  const int n_f = bath.parameters().n_f;
+  const int L = 2 * n_f;
+  const int m = n_f + 1;
+  const size_t size = static_cast<size_t>(ntypes) * m;
+  for (auto *v : {&state.gamma_r, &state.cvv_sum, &state.cvr_sum, &state.cvv_ema,
+                  &state.cvr_ema, &state.cvv_last, &state.cvr_last})
+    if (v->size() != size) throw std::invalid_argument("qtb_finish_segment: size mismatch");
+  // spectral densities per degree of freedom: (h/L) |x_k|^2 / (3 atoms)
+  const double h = bath.noise_interval();
+  state.nseg_measured++;
+  const bool adapt_now = adaptive && state.nseg_measured > adapt.skip;
+  std::vector<double> cvv(m), cvr(m), gr(m), delta;
+  const std::vector<double> &theta = bath.target_spectrum();
+  // moving average for the normalised scheme: spectra measured with a gamma_r long gone would
+  // pin the fixed point to the past
+  const double beta = std::max(1.0 / static_cast<double>(state.nseg_measured),
+                               1.0 / kQTBAdaptMemory);
+  QTBAdaptParameters step = adapt;
+  step.k_max = qtb_adapt_k_max(n_f, bath.alpha());
+  QTBAdaptParameters probe = step;
+  probe.rate = 0.0;
+  double num = 0.0, den = 0.0;
+  for (int t = 0; t < ntypes; t++) {
+    if (count[t] == 0) continue;
+    const double norm = h / (static_cast<double>(L) * 3.0 * static_cast<double>(count[t]));
+    const size_t o = static_cast<size_t>(t) * m;
+    const double *s = sums + static_cast<size_t>(t) * 2 * m;
+    for (int k = 0; k < m; k++) {
+      state.cvv_last[o + k] = s[k] * norm / qtb_interval_average_gain(k, n_f, bath.alpha());
+      state.cvr_last[o + k] = s[m + k] * norm;
+      state.cvv_sum[o + k] += state.cvv_last[o + k];
+      state.cvr_sum[o + k] += state.cvr_last[o + k];
+      state.cvv_ema[o + k] += beta * (state.cvv_last[o + k] - state.cvv_ema[o + k]);
+      state.cvr_ema[o + k] += beta * (state.cvr_last[o + k] - state.cvr_ema[o + k]);
+    }
+    const double mass = type_masses[t];
+    const double inv = 1.0 / static_cast<double>(state.nseg_measured);
+    for (int k = 0; k < m; k++) {
+      gr[k] = state.gamma_r[o + k];
+      cvv[k] = state.cvv_sum[o + k] * inv;
+      cvr[k] = state.cvr_sum[o + k] * inv;
+    }
+    // diagnostic on the averaged spectra (no step)
+    qtb_adapt_gamma(gr, cvv, cvr, mass, bath.gamma(), theta, probe, bath.units(), delta);
+    for (int k = 0; k <= step.k_max; k++) {
+      num += std::fabs(delta[k]);
+      den += bath.units().mvv2e * mass * gr[k] * cvv[k];
+    }
+    if (adapt_now) {
+      const bool simple = adapt.scheme == QTB_ADAPT_SIMPLE;
+      for (int k = 0; k < m; k++) {
+        cvv[k] = simple ? state.cvv_last[o + k] : state.cvv_ema[o + k];
+        cvr[k] = simple ? state.cvr_last[o + k] : state.cvr_ema[o + k];
+      }
+      qtb_adapt_gamma(gr, cvv, cvr, mass, bath.gamma(), theta, step, bath.units(), delta);
+      for (int k = 0; k < m; k++) state.gamma_r[o + k] = gr[k];
+    }
+  }
+  state.fdt_scalar = den > 0.0 ? num / den : 0.0;
+  return adapt_now;
 }
 
 }    // namespace qfe

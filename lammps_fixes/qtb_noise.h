@@ -355,6 +355,29 @@ double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &
                        const std::vector<double> &theta, const QTBAdaptParameters &p,
                        const QTBUnits &units, std::vector<double> &delta);
 
+/// Adaptive QTB / FDT diagnostic state per atom type t and grid bin k (index t (N_f+1) + k):
+/// gamma_r (1/time), spectral densities per degree of freedom summed over the measured segments,
+/// their moving averages (normalised scheme) and those of the last segment.
+struct QTBAdaptState {
+  std::vector<double> gamma_r, cvv_sum, cvr_sum, cvv_ema, cvr_ema, cvv_last, cvr_last;
+  int64_t nseg_measured = 0;
+  double fdt_scalar = 0.0;    // sum |Delta_FDT| / sum m gamma_r C_vv (averaged spectra, all types)
+  /// all types at gamma_r = gamma, nothing measured
+  void reset(int ntypes, int n_f, double gamma);
+};
+
+/// One completed segment, after the adapter's exact (rank-independent) sums over its atoms:
+/// count[t] atoms of type t contributed, sums[t 2m + k] and sums[t 2m + m + k] (m = N_f + 1)
+/// are their summed qtb_segment_spectra C_vv and Re C_vR.  Normalises them to spectral densities
+/// per degree of freedom (interval-average gain removed from C_vv), adds them to the sums and
+/// moving averages, evaluates Delta_FDT on the averaged spectra (state.fdt_scalar) and, when
+/// `adaptive` and more than adapt.skip segments are measured, adapts gamma_r (simple: last
+/// segment, normalised: moving average).  Returns true when gamma_r changed (set the slot
+/// scales again).  Types with count 0 are left alone; call only when some count is > 0.
+bool qtb_finish_segment(const QTBBath &bath, const QTBAdaptParameters &adapt, bool adaptive,
+                        int ntypes, const double *type_masses, const int64_t *count,
+                        const double *sums, QTBAdaptState &state);
+
 }    // namespace qfe
 
 #endif

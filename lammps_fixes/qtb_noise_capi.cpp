@@ -482,6 +482,44 @@ QFE_API int qfe_qtb_bath_forces_slots(const qfe_qtb_bath *bath, int64_t count,
   });
 }
 
+/// one completed segment of adaptive QTB / the FDT diagnostic (qfe::qtb_finish_segment) on the
+/// caller's state arrays [ntypes][N_f+1] (gamma_r, cvv_sum, cvr_sum, cvv_ema, cvr_ema, cvv_last,
+/// cvr_last; updated in place), *nseg_measured (in/out), *fdt_scalar (out), *adapted (out: 1 when
+/// gamma_r changed); count[ntypes], sums[ntypes][2][N_f+1] as in qtb_noise.h
+QFE_API int qfe_qtb_finish_segment(const qfe_qtb_bath *bath, int adaptive, double rate, int skip,
+                                   double min_ratio, int scheme, int ntypes,
+                                   const double *type_masses, const int64_t *count,
+                                   const double *sums, double *gamma_r, double *cvv_sum,
+                                   double *cvr_sum, double *cvv_ema, double *cvr_ema,
+                                   double *cvv_last, double *cvr_last, int64_t *nseg_measured,
+                                   double *fdt_scalar, int *adapted)
+{
+  if (!bath || !type_masses || !count || !sums || !gamma_r || !cvv_sum || !cvr_sum ||
+      !cvv_ema || !cvr_ema || !cvv_last || !cvr_last || !nseg_measured || !fdt_scalar || !adapted)
+    return fail(NULL_POINTER, "null pointer argument");
+  if (ntypes < 1) return fail(INVALID_ARGUMENT, "ntypes must be >= 1");
+  return guarded([&] {
+    const size_t size = static_cast<size_t>(ntypes) * (bath->bath.parameters().n_f + 1);
+    double *arrays[7] = {gamma_r, cvv_sum, cvr_sum, cvv_ema, cvr_ema, cvv_last, cvr_last};
+    qfe::QTBAdaptState state;
+    std::vector<double> *vectors[7] = {&state.gamma_r, &state.cvv_sum, &state.cvr_sum,
+                                       &state.cvv_ema, &state.cvr_ema, &state.cvv_last,
+                                       &state.cvr_last};
+    for (int i = 0; i < 7; ++i) vectors[i]->assign(arrays[i], arrays[i] + size);
+    state.nseg_measured = *nseg_measured;
+    qfe::QTBAdaptParameters p;
+    p.rate = rate;
+    p.skip = skip;
+    p.min_ratio = min_ratio;
+    p.scheme = scheme;
+    *adapted = qfe::qtb_finish_segment(bath->bath, p, adaptive != 0, ntypes, type_masses, count,
+                                       sums, state) ? 1 : 0;
+    for (int i = 0; i < 7; ++i) std::copy(vectors[i]->begin(), vectors[i]->end(), arrays[i]);
+    *nseg_measured = state.nseg_measured;
+    *fdt_scalar = state.fdt_scalar;
+  });
+}
+
 /// one atom's segment spectra added into cvv[N_f+1], cvr[N_f+1] (see qtb_noise.h)
 QFE_API int qfe_qtb_segment_spectra(const float *v, const float *r, int n_f, double *cvv,
                                     double *cvr)

@@ -43,6 +43,7 @@ __all__ = [
     "deconvolution_code",
     "adapt_scheme_code",
     "remove_net_force",
+    "finish_segment",
 ]
 
 #: values of the ``deconvolution`` option (fix qtb keyword values) -> kernel codes
@@ -116,6 +117,11 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
                                                _c_double_p, _c_double_p, _c_double_p]),
         "qfe_qtb_adapt_k_max": (ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
         "qfe_qtb_adapt_memory": (ctypes.c_double, []),
+        "qfe_qtb_finish_segment": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_double,
+                                                  ctypes.c_int, ctypes.c_double, ctypes.c_int,
+                                                  ctypes.c_int, _c_double_p, _c_int64_p,
+                                                  _c_double_p] + [_c_double_p] * 7
+                                   + [_c_int64_p, _c_double_p, _c_int_p]),
         "qfe_qtb_bath_destroy": (None, [ctypes.c_void_p]),
         "qfe_qtb_bath_sizes": (ctypes.c_int, [ctypes.c_void_p, _c_int_p, _c_int_p, _c_int_p]),
         "qfe_qtb_bath_times": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
@@ -359,6 +365,34 @@ def adapt_memory() -> float:
     """Memory (segments) of the normalised scheme's moving average of the spectra
     (kQTBAdaptMemory): C <- C + beta (C_segment - C), beta = max(1/n, 1/memory)."""
     return float(load_library().qfe_qtb_adapt_memory())
+
+
+def finish_segment(bath, adaptive: bool, rate: float, skip: int, min_ratio: float,
+                   scheme: int, type_masses, counts, sums, state, nseg_measured: int):
+    """One completed segment of adaptive QTB / the FDT diagnostic (kernel
+    ``qtb_finish_segment``, what fix qtb runs after its exact sums over atoms): counts (ntypes,)
+    atoms per type, sums (ntypes, 2, N_f+1) their summed C_vv and Re C_vR; state = (gamma_r,
+    cvv_sum, cvr_sum, cvv_ema, cvr_ema, cvv_last, cvr_last), C-contiguous float64 arrays
+    (ntypes, N_f+1) updated in place.  Returns (nseg_measured, fdt_scalar, adapted)."""
+    lib = load_library()
+    masses = np.ascontiguousarray(type_masses, dtype=np.float64)
+    ntypes = masses.size
+    cnt = np.ascontiguousarray(counts, dtype=np.int64)
+    sm = np.ascontiguousarray(sums, dtype=np.float64)
+    shape = (ntypes, bath.n_f + 1)
+    if cnt.shape != (ntypes,) or sm.shape != (ntypes, 2, bath.n_f + 1):
+        raise ValueError(f"counts must have shape ({ntypes},) and sums {(ntypes, 2) + shape[1:]}")
+    for a in state:
+        if a.shape != shape or a.dtype != np.float64 or not a.flags.c_contiguous:
+            raise ValueError(f"state arrays must be C-contiguous float64 of shape {shape}")
+    n = ctypes.c_int64(int(nseg_measured))
+    scalar, adapted = ctypes.c_double(), ctypes.c_int()
+    _check(lib, lib.qfe_qtb_finish_segment(
+        bath._handle, int(bool(adaptive)), float(rate), int(skip), float(min_ratio), int(scheme),
+        ntypes, _ptr(masses, ctypes.c_double), _ptr(cnt, ctypes.c_int64),
+        _ptr(sm, ctypes.c_double), *[_ptr(a, ctypes.c_double) for a in state], ctypes.byref(n),
+        ctypes.byref(scalar), ctypes.byref(adapted)))
+    return n.value, scalar.value, bool(adapted.value)
 
 
 def interval_average_gain(k: int, n_f: int, alpha: int) -> float:
