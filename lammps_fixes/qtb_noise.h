@@ -231,7 +231,7 @@ class QTBBath {
 
   /// Temperature ramp: set the target of the noise interval that contains MD step `step` of a
   /// run from run_begin to run_end (qtb_ramp_temperature at the interval's first step, so the
-  /// filter changes once per noise interval); no-op without a ramp.
+  /// filter changes once per noise interval); without a ramp, the start temperature.
   void set_ramp_step(int64_t step, int64_t run_begin, int64_t run_end);
   double temperature_start() const { return t_start_; }
   double temperature_stop() const { return t_stop_; }

@@ -534,7 +534,7 @@ class QTBBath:
     def set_ramp_step(self, step: int, run_begin: int, run_end: int) -> None:
         """Temperature ramp (the kernel's, as fix qtb): target of the noise interval containing
         MD step `step` of a run from step run_begin to run_end, linear from the start to the
-        stop temperature; no-op without a ramp."""
+        stop temperature (without a ramp: the start temperature)."""
         _check(self._lib, self._lib.qfe_qtb_bath_set_ramp_step(self._handle, int(step),
                                                               int(run_begin), int(run_end)))
 
