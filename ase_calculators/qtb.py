@@ -23,7 +23,6 @@ ASE run and a LAMMPS run of the same system (atoms in ID order) see the same noi
 
 from __future__ import annotations
 
-import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -37,12 +36,6 @@ __all__ = ["PS", "QTBCalculator", "QTBDynamics", "check_masses"]
 # LAMMPS metal: ftm2v = 1/mvv2e with LAMMPS's rounded mvv2e (the kernel's constant)
 PS = PS_ASE
 """One picosecond in ASE time units, consistent with the kernel's LAMMPS metal constants."""
-
-# fix qtb defaults (docs/fix_qtb.md), in ASE units
-DEFAULT_DAMP = 1.0 * PS              # 1 ps
-DEFAULT_F_MAX = 200.0 / PS           # 200 THz
-DEFAULT_N_F = 100
-DEFAULT_SEED = 880302
 
 
 def check_masses(atoms) -> np.ndarray:
@@ -63,16 +56,33 @@ def check_masses(atoms) -> np.ndarray:
     return masses
 
 
-def _positive_time(name, value, unit_hint):
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
-            or value <= 0:
-        raise ValueError(f"{name} must be a positive time in ASE units ({unit_hint}), got "
-                         f"{value!r}")
-    return float(value)
+# argument names and unit hints of the kernel's parameters (qfe.qtb.noise_kernel.PARAMETERS)
+_NAMES = {"temperature": ("temperature_K", "K"),
+          "temperature (ramp end)": ("temperature_K (ramp end)", "K"),
+          "damp": ("damp", "1/gamma, a time in ASE units: e.g. 0.5 * PS for 0.5 ps"),
+          "f_max": ("f_max", "a frequency in 1/ASE time units: e.g. 100 / PS for 100 THz"),
+          "N_f": ("n_f", ""), "seed": ("seed", ""),
+          "timestep": ("timestep", "ASE time units: e.g. 1 * ase.units.fs"),
+          "deconvolution": ("deconvolution", ""), "zero": ("zero", "")}
+
+
+def _bad(kernel_name, requirement, value) -> ValueError:
+    """ValueError naming the argument of a kernel parameter and the offending value."""
+    name, hint = _NAMES.get(kernel_name, (kernel_name, ""))
+    return ValueError(f"{name} {requirement}, got {value!r}" + (f" ({hint})" if hint else ""))
+
+
+def _number(kernel_name, value, integer=False):
+    """`value` as float (int with `integer`), or the kernel's requirement as a ValueError."""
+    from qfe.qtb.noise_kernel import PARAMETERS, requirement
+
+    if isinstance(value, bool) or not isinstance(value, Integral if integer else Real):
+        raise _bad(kernel_name, requirement(PARAMETERS[kernel_name]), value)
+    return int(value) if integer else float(value)
 
 
 def _temperatures(temperature_K):
-    """(t_start, t_stop) in K from a number or a pair; ValueError naming bad values."""
+    """(t_start, t_stop) in K from a number or a pair (the kernel checks the values)."""
     if temperature_K is None:
         raise ValueError("temperature_K is required (target quantum temperature in K)")
     if isinstance(temperature_K, Real) and not isinstance(temperature_K, bool):
@@ -86,60 +96,63 @@ def _temperatures(temperature_K):
         if len(pair) != 2:
             raise ValueError(f"temperature_K ramp must be a pair (Tstart, Tstop) in K, got "
                              f"{temperature_K!r}")
-    for which, t in zip(("temperature_K", "temperature_K (ramp end)"), pair):
-        if isinstance(t, bool) or not isinstance(t, Real) or not math.isfinite(t) or t < 0:
-            raise ValueError(f"{which} must be >= 0 K, got {t!r}")
-    return float(pair[0]), float(pair[1])
+    return (_number("temperature", pair[0]), _number("temperature (ramp end)", pair[1]),
+            pair)
 
 
 class _Bath:
-    """The kernel bath in ASE units: parameters, atom IDs, temperature ramp, zeroing and the
-    energy tally shared by :class:`QTBCalculator` and :class:`QTBDynamics`."""
+    """The kernel bath in ASE units, shared by :class:`QTBCalculator` and :class:`QTBDynamics`:
+    unit conversion and atom IDs here; defaults, checks, temperature ramp, zeroing and the energy
+    tally are the kernel's (those of fix qtb)."""
 
-    def __init__(self, timestep, temperature_K, damp, f_max, n_f, seed, zero,
-                 deconvolution=False):
-        from qfe.qtb.noise_kernel import QTBBath, deconvolution_code, lammps_metal_units
+    def __init__(self, timestep, temperature_K, damp=None, f_max=None, n_f=None, seed=None,
+                 zero=False, deconvolution=False):
+        from qfe.qtb.noise_kernel import (
+            PARAMETERS,
+            QTBBath,
+            check_bath_parameters,
+            deconvolution_code,
+            defaults,
+            lammps_metal_units,
+        )
 
-        self.t_start, self.t_stop = _temperatures(temperature_K)
-        self.timestep = _positive_time("timestep", timestep, "e.g. 1 * ase.units.fs")
-        self.damp = _positive_time("damp", damp, "1/gamma; e.g. 0.5 * PS for 0.5 ps")
-        if isinstance(f_max, bool) or not isinstance(f_max, Real) or not math.isfinite(f_max) \
-                or f_max <= 0:
-            raise ValueError(f"f_max must be a positive frequency in 1/ASE time units (e.g. "
-                             f"100 / PS for 100 THz), got {f_max!r}")
-        self.f_max = float(f_max)
-        nyquist = 0.5 / self.timestep
-        if self.f_max > nyquist * (1 + 1e-12):
+        # defaults, limits and checks are the kernel's (fix qtb's); here only ASE units and
+        # Python types
+        d = defaults()
+        self.ps = PS
+        self.t_start, self.t_stop, given_t = _temperatures(temperature_K)
+        self.timestep = _number("timestep", timestep)
+        self.damp = d["damp"] * PS if damp is None else _number("damp", damp)
+        self.f_max = d["f_max"] / PS if f_max is None else _number("f_max", f_max)
+        self.n_f = d["n_f"] if n_f is None else _number("N_f", n_f, integer=True)
+        self.seed = d["seed"] if seed is None else _number("seed", seed, integer=True)
+        self.zero = bool(zero)
+        code = deconvolution_code(deconvolution)          # ValueError naming a bad value
+        self.deconvolution = deconvolution
+        bad, requirement = check_bath_parameters(
+            self.t_start, self.t_stop, self.damp / PS, self.f_max * PS, self.n_f, self.seed,
+            self.timestep / PS, code, int(self.zero))
+        if bad == PARAMETERS["nyquist"]:
+            nyquist = 0.5 / self.timestep
             raise ValueError(f"f_max = {self.f_max:.6g} /ASE time ({self.f_max * PS:.6g} THz) is "
                              f"above the Nyquist frequency 1/(2 timestep) = {nyquist:.6g} /ASE "
                              f"time ({nyquist * PS:.6g} THz); lower f_max or the timestep")
-        if isinstance(n_f, bool) or not isinstance(n_f, Integral) or n_f < 1:
-            raise ValueError(f"n_f must be a positive integer, got {n_f!r}")
-        if isinstance(seed, bool) or not isinstance(seed, Integral) or not 1 <= seed <= 2**32 - 1:
-            raise ValueError(f"seed must be an integer in [1, 4294967295], got {seed!r}")
-        self.n_f, self.seed, self.zero = int(n_f), int(seed), bool(zero)
-        deconvolution_code(deconvolution)           # ValueError naming a bad value
-        self.deconvolution = deconvolution
+        if bad:
+            given = {"temperature": given_t[0], "temperature (ramp end)": given_t[1],
+                     "damp": damp, "f_max": f_max, "N_f": n_f, "seed": seed,
+                     "timestep": timestep, "deconvolution": deconvolution, "zero": zero}
+            name = next(k for k, v in PARAMETERS.items() if v == bad)
+            raise _bad(name, requirement, given.get(name))
 
         units = lammps_metal_units()
-        self.ps = PS
-        self.kernel = QTBBath(temperature=self.t_start, damp=self.damp / self.ps,
-                              f_max=self.f_max * self.ps, n_f=self.n_f, seed=self.seed,
-                              timestep=self.timestep / self.ps, units=units,
+        self.kernel = QTBBath(temperature=self.t_start, temperature_stop=self.t_stop,
+                              damp=self.damp / self.ps, f_max=self.f_max * self.ps, n_f=self.n_f,
+                              seed=self.seed, timestep=self.timestep / self.ps, units=units,
                               deconvolution=deconvolution)
         self.alpha = self.kernel.alpha
         self.run_begin = self.run_end = 0
-        # energy tally (eV): work of the bath on the atoms, and the last step's power * dt basis
-        self.work = 0.0
-        self.onestep = 0.0
-
-    # -- temperature ramp (as fix qtb: linear over the run, updated once per noise interval)
-    def target_temperature(self, step: int) -> float:
-        if self.t_stop == self.t_start or self.run_end <= self.run_begin:
-            return self.t_start
-        s = min(max(step, self.run_begin), self.run_end)
-        return self.t_start + (s - self.run_begin) / (self.run_end - self.run_begin) * (
-            self.t_stop - self.t_start)
+        # energy tally (eV): the kernel's QTBEnergyTally in the bath handle
+        self._energy_to_bath = 0.0
 
     spectra = None      # qfe.qtb.adaptive.AdaptiveSpectra with adaptive QTB / FDT diagnostic
 
@@ -166,9 +179,11 @@ class _Bath:
 
     def forces(self, step: int, masses, velocities) -> np.ndarray:
         """Bath force (eV/A, (n, 3)) at MD step `step` for velocities in A/ASE time."""
+        from qfe.qtb.noise_kernel import remove_net_force
+
         n = len(masses)
-        self.kernel.temperature = self.target_temperature(self.kernel.noise_index(step)
-                                                          * self.alpha)
+        # temperature ramp (the kernel's, as fix qtb): once per noise interval
+        self.kernel.set_ramp_step(int(step), self.run_begin, self.run_end)
         if self.spectra is None:
             f = self.kernel.forces(int(step), np.arange(1, n + 1), masses,
                                    np.asarray(velocities, dtype=float) * self.ps)
@@ -179,24 +194,23 @@ class _Bath:
                 np.asarray(velocities, dtype=float) * self.ps, self.spectra.slots)
             self.spectra.record_random(int(step), random)
         if self.zero and n:
-            # like fix qtb zero yes: subtract the mean, keep float32 values
-            f = (f - f.sum(axis=0) / n).astype(np.float32).astype(np.float64)
+            f = remove_net_force(f)         # fix qtb zero yes (the kernel's)
         return f
 
-    # -- tally (exact for velocity Verlet: a force applied at step t works F(t).v(t) dt)
+    # -- the kernel's tally (exact for velocity Verlet: a force applied at step t works
+    # F(t).v(t) dt), in eV
     def tally_setup(self, bath_force, velocities) -> None:
-        self.onestep = float(np.vdot(bath_force, velocities))
-        self.work += 0.5 * self.onestep * self.timestep
+        self._energy_to_bath = self.kernel.tally(bath_force, velocities, self.timestep,
+                                                 setup=True)
 
     def tally_step(self, bath_force, velocities) -> None:
-        self.onestep = float(np.vdot(bath_force, velocities))
-        self.work += self.onestep * self.timestep
+        self._energy_to_bath = self.kernel.tally(bath_force, velocities, self.timestep)
 
     @property
     def energy_to_bath(self) -> float:
         """Energy given to the bath so far (eV) at the current full step: E_total +
         energy_to_bath is conserved (LAMMPS ``ecouple``, fix qtb's scalar)."""
-        return -(self.work - 0.5 * self.onestep * self.timestep)
+        return self._energy_to_bath
 
     def describe(self) -> dict:
         return {"temperature_K": (self.t_start, self.t_stop) if self.t_stop != self.t_start
@@ -221,7 +235,7 @@ class QTBCalculator(Calculator):
     timestep : MD timestep (ASE time units); must equal the integrator's
     temperature_K : target quantum temperature (K), or a ramp ``(Tstart, Tstop)`` over
         ``ramp_steps`` steps from the first evaluation
-    damp : 1/gamma (ASE time units), default 1 ps = ``1 * PS``
+    damp : 1/gamma (ASE time units), default (the kernel's, as fix qtb) 1 ps = ``1 * PS``
     f_max : upper cutoff frequency (1/ASE time units), default 200 THz = ``200 / PS``;
         at most 1/(2 timestep)
     n_f : frequency grid size N_f (the filter has 2 N_f taps), default 100
@@ -249,8 +263,8 @@ class QTBCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, calc=None, *, timestep, temperature_K, damp=DEFAULT_DAMP,
-                 f_max=DEFAULT_F_MAX, n_f=DEFAULT_N_F, seed=DEFAULT_SEED, zero=False,
+    def __init__(self, calc=None, *, timestep, temperature_K, damp=None,
+                 f_max=None, n_f=None, seed=None, zero=False,
                  deconvolution=False, ramp_steps=None, first_step=0, **kwargs):
         if calc is None or not hasattr(calc, "get_property"):
             raise ValueError("QTBCalculator needs the ASE calculator of the potential energy "
@@ -334,7 +348,7 @@ class QTBDynamics(MolecularDynamics):
     timestep : MD timestep (ASE time units)
     temperature_K : target quantum temperature (K), or ``(Tstart, Tstop)``: ramped linearly over
         each ``run(steps)`` call, updated at the start of every noise interval, like fix qtb
-    damp : 1/gamma (ASE time units), default 1 ps = ``1 * PS``
+    damp : 1/gamma (ASE time units), default (the kernel's, as fix qtb) 1 ps = ``1 * PS``
     f_max : upper cutoff frequency (1/ASE time units), default 200 THz = ``200 / PS``;
         at most 1/(2 timestep); the noise is refreshed every alpha = int(1/(2 f_max timestep))
         steps
@@ -346,7 +360,8 @@ class QTBDynamics(MolecularDynamics):
         exact (fix qtb ``deconvolution yes``); 'potential': its potential energy instead
     adaptive : adaptive QTB per atomic number (fix qtb ``adaptive yes``), default False
     adapt_rate, adapt_skip, adapt_min, adapt_scheme, fdt_file, fdt_every : as the fix qtb
-        keywords of the same names (defaults 0.1, 5, 0.01, 'normalised', None, 10); with
+        keywords of the same names (defaults, the kernel's: 0.1, 5, 0.01, 'normalised', None,
+        10); with
         ``fdt_file`` (or ``adaptive``) :attr:`fdt` holds the spectra, gamma_r and Delta_FDT
     trajectory, logfile, loginterval : as for any ASE MolecularDynamics
 
@@ -357,10 +372,10 @@ class QTBDynamics(MolecularDynamics):
     (sampling in phase with the noise refresh biases them; see docs/fix_qtb.md).
     """
 
-    def __init__(self, atoms, timestep, temperature_K=None, damp=DEFAULT_DAMP,
-                 f_max=DEFAULT_F_MAX, n_f=DEFAULT_N_F, seed=DEFAULT_SEED, zero=False,
-                 deconvolution=False, adaptive=False, adapt_rate=0.1, adapt_skip=5,
-                 adapt_min=0.01, adapt_scheme="normalised", fdt_file=None, fdt_every=10,
+    def __init__(self, atoms, timestep, temperature_K=None, damp=None,
+                 f_max=None, n_f=None, seed=None, zero=False,
+                 deconvolution=False, adaptive=False, adapt_rate=None, adapt_skip=None,
+                 adapt_min=None, adapt_scheme=None, fdt_file=None, fdt_every=None,
                  **kwargs):
         if getattr(atoms, "calc", None) is None:
             raise ValueError("QTBDynamics: the atoms have no calculator; attach the potential "

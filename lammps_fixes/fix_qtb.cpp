@@ -4,7 +4,10 @@
    Syntax and defaults follow LAMMPS's QTB package:
      fix ID group qtb [temp T | temp Tstart Tstop] [damp D] [seed S] [f_max F] [N_f N]
                       [zero yes|no] [deconvolution no|yes|kinetic|potential]
-   The physics lives in qtb_noise.{h,cpp}; this file adapts it to LAMMPS.
+   The physics lives in qtb_noise.{h,cpp}, and so do the parameter defaults, limits and checks,
+   the temperature ramp, `zero` and the energy tally (the ASE classes use the same code through
+   the C API); this file adapts them to LAMMPS: keyword syntax, per-atom storage that migrates,
+   MPI sums, restart and thermo output.
 
    Design notes
    - Noise step index n = floor(step/alpha) comes from the absolute timestep, the normals
@@ -35,6 +38,7 @@
 #include "update.h"
 #include "utils.h"
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -53,93 +57,93 @@ constexpr int32_t kNoSegment = INT32_MIN;
 constexpr int kRestartPeratomValues = 3;
 }    // namespace
 
+/* ----------------------------------------------------------------------
+   fix qtb keyword of a kernel parameter (qfe::QTBParameterId), for error messages
+------------------------------------------------------------------------- */
+
+static const char *keyword_of(int parameter)
+{
+  switch (parameter) {
+    case qfe::QTB_PARAM_TEMPERATURE:
+      return "temp";
+    case qfe::QTB_PARAM_TEMPERATURE_STOP:
+      return "temp (ramp end)";
+    case qfe::QTB_PARAM_ADAPT_MIN:
+      return "adapt_min (lower bound of gamma_r/gamma)";
+    default:
+      return qfe::qtb_parameter_name(parameter);    // damp, f_max, N_f, seed, ... as the keywords
+  }
+}
+
 /* ---------------------------------------------------------------------- */
 
 FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
-    Fix(lmp, narg, arg), bath_dt(0.0), state(nullptr), nmax_state(0), ring_index(-1), force_step(-1),
-    work_local(0.0), onestep_local(0.0), work_restart(0.0), onestep_restart(0.0)
+    Fix(lmp, narg, arg), bath_dt(0.0), state(nullptr), nmax_state(0), ring_index(-1), force_step(-1)
 {
-  // LAMMPS QTB package defaults
-  t_start = t_stop = 300.0;
-  damp = 1.0;
-  seed = 880302;
-  f_max = 200.0;
-  n_f = 100;
-  zero_flag = 0;
-  deconvolution = qfe::QTB_DECONV_NONE;
+  // defaults, limits and checks are the kernel's (qtb_noise.h); this parses the syntax only
   adaptive_flag = 0;
-  fdt_every = 10;
   fdt_fp = nullptr;
-  nseg_measured = 0;
   last_segment = -1;
-  fdt_scalar = 0.0;
 
   int iarg = 3;
   auto need_value = [&](const char *keyword) {
     if (iarg + 1 >= narg)
       error->all(FLERR, "Fix qtb: missing value after keyword '{}'", keyword);
   };
+  // an integer keyword value (parsing fails with the kernel's requirement for the parameter)
+  auto integer = [&](const char *keyword, int parameter) -> int {
+    if (!utils::is_integer(arg[iarg + 1]))
+      error->all(FLERR, "Fix qtb {} {} (got '{}')", keyword, qfe::qtb_requirement(parameter),
+                 arg[iarg + 1]);
+    given[parameter] = arg[iarg + 1];
+    const bigint value = utils::bnumeric(FLERR, arg[iarg + 1], false, lmp);
+    return static_cast<int>(std::max<bigint>(INT_MIN, std::min<bigint>(INT_MAX, value)));
+  };
+  auto number = [&](int parameter, int offset) {
+    given[parameter] = arg[iarg + offset];
+    return utils::numeric(FLERR, arg[iarg + offset], false, lmp);
+  };
   while (iarg < narg) {
     const std::string key = arg[iarg];
     if (key == "temp") {
       need_value("temp");
-      t_start = t_stop = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      params.temperature = params.temperature_stop = number(qfe::QTB_PARAM_TEMPERATURE, 1);
+      given[qfe::QTB_PARAM_TEMPERATURE_STOP] = arg[iarg + 1];
       iarg += 2;
       if (iarg < narg && utils::is_double(arg[iarg])) {
-        t_stop = utils::numeric(FLERR, arg[iarg], false, lmp);
+        params.temperature_stop = number(qfe::QTB_PARAM_TEMPERATURE_STOP, 0);
         iarg += 1;
       }
-      if (!(t_start >= 0.0) || !std::isfinite(t_start))
-        error->all(FLERR, "Fix qtb temp must be >= 0 (got {})", t_start);
-      if (!(t_stop >= 0.0) || !std::isfinite(t_stop))
-        error->all(FLERR, "Fix qtb temp (ramp end) must be >= 0 (got {})", t_stop);
     } else if (key == "damp") {
       need_value("damp");
-      damp = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
-      if (!(damp > 0.0) || !std::isfinite(damp))
-        error->all(FLERR, "Fix qtb damp must be > 0 (got {})", damp);
+      params.damp = number(qfe::QTB_PARAM_DAMP, 1);
       iarg += 2;
     } else if (key == "seed") {
       need_value("seed");
       if (!utils::is_integer(arg[iarg + 1]))
-        error->all(FLERR, "Fix qtb seed must be a positive integer (got '{}')", arg[iarg + 1]);
-      seed = utils::bnumeric(FLERR, arg[iarg + 1], false, lmp);
-      if (seed < 1 || seed > 4294967295LL)
-        error->all(FLERR, "Fix qtb seed must be a positive integer <= 4294967295 (got {})",
-                   seed);
+        error->all(FLERR, "Fix qtb seed {} (got '{}')", qfe::qtb_requirement(qfe::QTB_PARAM_SEED),
+                   arg[iarg + 1]);
+      given[qfe::QTB_PARAM_SEED] = arg[iarg + 1];
+      params.seed = utils::bnumeric(FLERR, arg[iarg + 1], false, lmp);
       iarg += 2;
     } else if (key == "f_max") {
       need_value("f_max");
-      f_max = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
-      if (!(f_max > 0.0) || !std::isfinite(f_max))
-        error->all(FLERR, "Fix qtb f_max must be > 0 (got {})", f_max);
+      params.f_max = number(qfe::QTB_PARAM_F_MAX, 1);
       iarg += 2;
     } else if (key == "N_f") {
       need_value("N_f");
-      if (!utils::is_integer(arg[iarg + 1]))
-        error->all(FLERR, "Fix qtb N_f must be a positive integer (got '{}')", arg[iarg + 1]);
-      n_f = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
-      if (n_f < 1) error->all(FLERR, "Fix qtb N_f must be a positive integer (got {})", n_f);
-      if (n_f > qfe::kQTBMaxNf)
-        error->all(FLERR, "Fix qtb N_f = {} is unreasonably large (at most {})", n_f,
-                   qfe::kQTBMaxNf);
+      params.n_f = integer("N_f", qfe::QTB_PARAM_N_F);
       iarg += 2;
     } else if (key == "zero") {
       need_value("zero");
-      zero_flag = utils::logical(FLERR, arg[iarg + 1], false, lmp);
+      params.zero = utils::logical(FLERR, arg[iarg + 1], false, lmp);
       iarg += 2;
     } else if (key == "deconvolution") {
       need_value("deconvolution");
-      const std::string value = arg[iarg + 1];
-      if (value == "no")
-        deconvolution = qfe::QTB_DECONV_NONE;
-      else if (value == "yes" || value == "kinetic")
-        deconvolution = qfe::QTB_DECONV_KINETIC;
-      else if (value == "potential")
-        deconvolution = qfe::QTB_DECONV_POTENTIAL;
-      else
-        error->all(FLERR, "Fix qtb deconvolution must be no, yes, kinetic or potential (got '{}')",
-                   value);
+      params.deconvolution = qfe::qtb_parse_deconvolution(arg[iarg + 1]);
+      if (params.deconvolution < 0)
+        error->all(FLERR, "Fix qtb deconvolution {} (got '{}')",
+                   qfe::qtb_requirement(qfe::QTB_PARAM_DECONVOLUTION), arg[iarg + 1]);
       iarg += 2;
     } else if (key == "adaptive") {
       need_value("adaptive");
@@ -147,32 +151,22 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
       iarg += 2;
     } else if (key == "adapt_rate") {
       need_value("adapt_rate");
-      adapt.rate = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
-      if (!(adapt.rate > 0.0) || !std::isfinite(adapt.rate))
-        error->all(FLERR, "Fix qtb adapt_rate must be > 0 (got {})", adapt.rate);
+      adapt.rate = number(qfe::QTB_PARAM_ADAPT_RATE, 1);
       iarg += 2;
     } else if (key == "adapt_skip") {
       need_value("adapt_skip");
-      if (!utils::is_integer(arg[iarg + 1]) || utils::inumeric(FLERR, arg[iarg + 1], false, lmp) < 0)
-        error->all(FLERR, "Fix qtb adapt_skip must be an integer >= 0 (got '{}')", arg[iarg + 1]);
-      adapt.skip = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      adapt.skip = integer("adapt_skip", qfe::QTB_PARAM_ADAPT_SKIP);
       iarg += 2;
     } else if (key == "adapt_min") {
       need_value("adapt_min");
-      adapt.min_ratio = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
-      if (!(adapt.min_ratio > 0.0 && adapt.min_ratio <= 1.0))
-        error->all(FLERR, "Fix qtb adapt_min (lower bound of gamma_r/gamma) must be in (0, 1] "
-                          "(got {})", adapt.min_ratio);
+      adapt.min_ratio = number(qfe::QTB_PARAM_ADAPT_MIN, 1);
       iarg += 2;
     } else if (key == "adapt_scheme") {
       need_value("adapt_scheme");
-      const std::string value = arg[iarg + 1];
-      if (value == "simple")
-        adapt.scheme = qfe::QTB_ADAPT_SIMPLE;
-      else if (value == "normalised" || value == "normalized")
-        adapt.scheme = qfe::QTB_ADAPT_NORMALISED;
-      else
-        error->all(FLERR, "Fix qtb adapt_scheme must be simple or normalised (got '{}')", value);
+      adapt.scheme = qfe::qtb_parse_adapt_scheme(arg[iarg + 1]);
+      if (adapt.scheme < 0)
+        error->all(FLERR, "Fix qtb adapt_scheme {} (got '{}')",
+                   qfe::qtb_requirement(qfe::QTB_PARAM_ADAPT_SCHEME), arg[iarg + 1]);
       iarg += 2;
     } else if (key == "fdt_file") {
       need_value("fdt_file");
@@ -180,10 +174,7 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
       iarg += 2;
     } else if (key == "fdt_every") {
       need_value("fdt_every");
-      if (!utils::is_integer(arg[iarg + 1]) || utils::inumeric(FLERR, arg[iarg + 1], false, lmp) < 1)
-        error->all(FLERR, "Fix qtb fdt_every must be a positive integer (got '{}')",
-                   arg[iarg + 1]);
-      fdt_every = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      adapt.fdt_every = integer("fdt_every", qfe::QTB_PARAM_FDT_EVERY);
       iarg += 2;
     } else {
       error->all(FLERR,
@@ -193,9 +184,14 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
                  key);
     }
   }
-  if (deconvolution != qfe::QTB_DECONV_NONE && n_f > qfe::kQTBMaxNfDeconvolution)
-    error->all(FLERR, "Fix qtb deconvolution supports N_f <= {} (got N_f = {})",
-               qfe::kQTBMaxNfDeconvolution, n_f);
+  {
+    qfe::QTBProblem problem;
+    int bad = qfe::qtb_check_parameters(params, problem);
+    if (bad == qfe::QTB_PARAM_OK) bad = qfe::qtb_check_adapt(adapt, problem);
+    if (bad != qfe::QTB_PARAM_OK)
+      error->all(FLERR, "Fix qtb {} {} (got {})", keyword_of(bad), problem.requirement,
+                 given[bad]);
+  }
 
   if (atom->rmass_flag)
     error->all(FLERR, "Fix qtb requires per-type masses: atom style {} has per-atom masses "
@@ -218,14 +214,7 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
 
   spectra_flag = (adaptive_flag || !fdt_file.empty()) ? 1 : 0;
   ntypes_fix = atom->ntypes;
-  const int m = n_f + 1;
-  gamma_r.assign(static_cast<size_t>(ntypes_fix) * m, 1.0 / damp);
-  cvv_sum.assign(gamma_r.size(), 0.0);
-  cvr_sum.assign(gamma_r.size(), 0.0);
-  cvv_ema.assign(gamma_r.size(), 0.0);
-  cvr_ema.assign(gamma_r.size(), 0.0);
-  cvv_last.assign(gamma_r.size(), 0.0);
-  cvr_last.assign(gamma_r.size(), 0.0);
+  astate.reset(ntypes_fix, params.n_f, 1.0 / params.damp);
   if (spectra_flag && !fdt_file.empty() && comm->me == 0) {
     fdt_fp = fopen(fdt_file.c_str(), "w");
     if (!fdt_fp)
@@ -237,8 +226,8 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
     fflush(fdt_fp);
   }
 
-  ring_floats = 6 * n_f;
-  seg_floats = spectra_flag ? 12 * n_f + 2 : 0;
+  ring_floats = 6 * params.n_f;
+  seg_floats = spectra_flag ? 12 * params.n_f + 2 : 0;
   row_floats = ring_floats + 3 + seg_floats;
   exchange_doubles = (row_floats + 1) / 2;
   maxexchange = exchange_doubles;
@@ -273,19 +262,13 @@ int FixQTB::setmask()
 
 void FixQTB::rebuild_bath()
 {
-  qfe::QTBParameters p;
-  p.temperature = t_start;
-  p.damp = damp;
-  p.f_max = f_max;
-  p.n_f = n_f;
-  p.seed = seed;
+  qfe::QTBParameters p = params;
   p.dt = update->dt;
-  p.deconvolution = deconvolution;
   qfe::QTBUnits u{force->boltz, force->hplanck, force->mvv2e, force->ftm2v};
   try {
     bath = std::make_unique<qfe::QTBBath>(p, u);
   } catch (const std::invalid_argument &e) {
-    // the kernel validates everything; f_max vs dt is the one check that needs the timestep
+    // checked in the constructor and init(); a safety net
     error->all(FLERR, "Fix qtb: {}", e.what());
   }
   if (adaptive_flag) {
@@ -316,11 +299,17 @@ void FixQTB::init()
   if (atom->ntypes != ntypes_fix)
     error->all(FLERR, "Fix qtb {}: the number of atom types changed from {} to {}", id,
                ntypes_fix, atom->ntypes);
-  const double dt = update->dt;
-  if (0.5 / dt < f_max * (1.0 - 1e-12))
+  // the timestep may change between runs: the kernel checks f_max against it
+  qfe::QTBParameters p = params;
+  p.dt = update->dt;
+  qfe::QTBProblem problem;
+  const int bad = qfe::qtb_check_timestep(p, problem);
+  if (bad == qfe::QTB_PARAM_NYQUIST)
     error->all(FLERR,
                "Fix qtb f_max = {} is above the Nyquist frequency 1/(2*dt) = {} of timestep {}",
-               f_max, 0.5 / dt, dt);
+               params.f_max, 0.5 / p.dt, p.dt);
+  else if (bad != qfe::QTB_PARAM_OK)
+    error->all(FLERR, "Fix qtb: {}", problem.message);
   rebuild_bath();
   check_overlapping_fixes();
 
@@ -329,12 +318,13 @@ void FixQTB::init()
                    "Fix qtb {}: noise refreshed every {} steps (h = {}), effective cutoff "
                    "frequency 1/(2h) = {}, {} filter taps, {} bytes per atom\n",
                    id, bath->alpha(), bath->noise_interval(), bath->cutoff_frequency(),
-                   2 * n_f, row_floats * sizeof(float));
-  if (comm->me == 0 && deconvolution != qfe::QTB_DECONV_NONE)
+                   2 * params.n_f, row_floats * sizeof(float));
+  if (comm->me == 0 && params.deconvolution != qfe::QTB_DECONV_NONE)
     utils::logmesg(lmp, "Fix qtb {}: {} spectrum deconvolved for friction gamma = {}, largest "
                    "relative residual on the grid {:.3g}\n", id,
-                   deconvolution == qfe::QTB_DECONV_KINETIC ? "kinetic-energy" : "potential-energy",
-                   1.0 / damp, bath->deconvolution_residual());
+                   params.deconvolution == qfe::QTB_DECONV_KINETIC ? "kinetic-energy"
+                                                                   : "potential-energy",
+                   1.0 / params.damp, bath->deconvolution_residual());
 }
 
 /* ----------------------------------------------------------------------
@@ -363,20 +353,6 @@ void FixQTB::check_overlapping_fixes()
 
 /* ---------------------------------------------------------------------- */
 
-double FixQTB::target_temperature(bigint step) const
-{
-  if (t_stop == t_start) return t_start;
-  const bigint span = update->endstep - update->beginstep;
-  if (span <= 0) return t_start;
-  bigint s = step;
-  if (s < update->beginstep) s = update->beginstep;
-  if (s > update->endstep) s = update->endstep;
-  const double delta = static_cast<double>(s - update->beginstep) / static_cast<double>(span);
-  return t_start + delta * (t_stop - t_start);
-}
-
-/* ---------------------------------------------------------------------- */
-
 void FixQTB::setup(int /*vflag*/)
 {
   apply_bath(true);
@@ -395,8 +371,8 @@ void FixQTB::apply_bath(bool setup_call)
 {
   const bigint step = update->ntimestep;
   const bigint n = bath->noise_index(step);
-  // a ramp changes the filter once per noise interval, at the interval's first step
-  bath->set_temperature(target_temperature(n * bath->alpha()));
+  // the kernel's ramp over the run: the filter changes once per noise interval
+  bath->set_ramp_step(step, update->beginstep, update->endstep);
 
   double **v = atom->v;
   double **f = atom->f;
@@ -413,7 +389,7 @@ void FixQTB::apply_bath(bool setup_call)
 
   // a segment of 2 N_f noise intervals is complete when the first step of the next begins
   if (spectra_flag && !reuse && n >= 0) {
-    const bigint segment = n / (2 * n_f);
+    const bigint segment = n / (2 * params.n_f);
     if (segment - 1 > last_segment) process_segment(segment - 1);
   }
 
@@ -436,23 +412,15 @@ void FixQTB::apply_bath(bool setup_call)
   // is older than ring_index claims is impossible, and one that is newer is merely redrawn)
   if (!reuse) ring_index = n;
 
-  if (zero_flag && !reuse) {
+  if (params.zero && !reuse) {
+    // the kernel's net-force removal, its sums reduced over ranks here
     double sum[4] = {0.0, 0.0, 0.0, 0.0}, all[4];
     for (int i = 0; i < nlocal; i++)
-      if (mask[i] & groupbit) {
-        const float *fb = state[i] + ring_floats;
-        sum[0] += fb[0];
-        sum[1] += fb[1];
-        sum[2] += fb[2];
-        sum[3] += 1.0;
-      }
+      if (mask[i] & groupbit) qfe::qtb_net_force_add(state[i] + ring_floats, sum);
     MPI_Allreduce(sum, all, 4, MPI_DOUBLE, MPI_SUM, world);
     if (all[3] > 0.0)
       for (int i = 0; i < nlocal; i++)
-        if (mask[i] & groupbit) {
-          float *fb = state[i] + ring_floats;
-          for (int c = 0; c < 3; c++) fb[c] = static_cast<float>(fb[c] - all[c] / all[3]);
-        }
+        if (mask[i] & groupbit) qfe::qtb_net_force_remove(all, state[i] + ring_floats);
   }
 
   double onestep = 0.0;
@@ -462,14 +430,11 @@ void FixQTB::apply_bath(bool setup_call)
       f[i][0] += fb[0];
       f[i][1] += fb[1];
       f[i][2] += fb[2];
-      onestep += fb[0] * v[i][0] + fb[1] * v[i][1] + fb[2] * v[i][2];
+      onestep += qfe::QTBEnergyTally::power(fb, v[i]);
     }
 
-  if (setup_call && !reuse) {
-    // first force of a fresh run: its work is its half kick at the next step
-    onestep_local = onestep;
-    work_local += 0.5 * onestep * update->dt;
-  }
+  // first force of a fresh run: its work is its half kick at the next step
+  if (setup_call && !reuse) tally.setup(onestep, update->dt);
   force_step = step;
 }
 
@@ -483,12 +448,8 @@ void FixQTB::end_of_step()
   const int *mask = atom->mask;
   double onestep = 0.0;
   for (int i = 0; i < atom->nlocal; i++)
-    if (mask[i] & groupbit) {
-      const float *fb = state[i] + ring_floats;
-      onestep += fb[0] * v[i][0] + fb[1] * v[i][1] + fb[2] * v[i][2];
-    }
-  onestep_local = onestep;
-  work_local += onestep * update->dt;
+    if (mask[i] & groupbit) onestep += qfe::QTBEnergyTally::power(state[i] + ring_floats, v[i]);
+  tally.step(onestep, update->dt);
   if (spectra_flag) accumulate_velocity();
 }
 
@@ -499,10 +460,9 @@ void FixQTB::end_of_step()
 
 double FixQTB::compute_scalar()
 {
-  double local[2] = {work_local, onestep_local}, all[2];
+  double local[2] = {tally.work, tally.onestep}, all[2];
   MPI_Allreduce(local, all, 2, MPI_DOUBLE, MPI_SUM, world);
-  const double dt = update->dt;
-  return -(all[0] - 0.5 * all[1] * dt);
+  return qfe::QTBEnergyTally::energy_to_bath(all[0], all[1], update->dt);
 }
 
 double FixQTB::compute_vector(int index)
@@ -512,17 +472,17 @@ double FixQTB::compute_vector(int index)
       return compute_scalar();
     case 1:
       if (bath) return bath->cutoff_frequency();
-      return 0.5 / (qfe::qtb_alpha(f_max, update->dt) * update->dt);
+      return 0.5 / (qfe::qtb_alpha(params.f_max, update->dt) * update->dt);
     case 2:
-      return bath ? bath->temperature() : t_start;
+      return bath ? bath->temperature() : params.temperature;
     case 3:
-      return bath ? bath->alpha() : qfe::qtb_alpha(f_max, update->dt);
+      return bath ? bath->alpha() : qfe::qtb_alpha(params.f_max, update->dt);
     case 4:
       return static_cast<double>(row_floats * sizeof(float));
     case 5:
       return bath ? bath->deconvolution_residual() : 0.0;
     case 6:
-      return fdt_scalar;
+      return astate.fdt_scalar;
     default:
       return 0.0;
   }
@@ -535,7 +495,7 @@ double FixQTB::compute_vector(int index)
 
 void FixQTB::accumulate_segment(int i, bigint n, const double * /*v*/, const double *random)
 {
-  const int L = 2 * n_f;
+  const int L = 2 * params.n_f;
   const bigint segment = n / L;
   const int j = static_cast<int>(n - segment * L);
   float *buf = state[i] + ring_floats + 3;
@@ -560,7 +520,7 @@ void FixQTB::accumulate_segment(int i, bigint n, const double * /*v*/, const dou
 
 void FixQTB::accumulate_velocity()
 {
-  const int L = 2 * n_f;
+  const int L = 2 * params.n_f;
   const bigint n = bath->noise_index(update->ntimestep);
   if (n < 0) return;
   const bigint segment = n / L;
@@ -581,11 +541,12 @@ void FixQTB::accumulate_velocity()
 
 void FixQTB::apply_gamma_r()
 {
-  const int m = n_f + 1;
-  const double gamma = 1.0 / damp;
+  const int m = params.n_f + 1;
+  const double gamma = 1.0 / params.damp;
   std::vector<double> scale(m);
   for (int t = 0; t < ntypes_fix; t++) {
-    for (int k = 0; k < m; k++) scale[k] = gamma_r[static_cast<size_t>(t) * m + k] / gamma;
+    for (int k = 0; k < m; k++)
+      scale[k] = astate.gamma_r[static_cast<size_t>(t) * m + k] / gamma;
     bath->set_slot_scale(t, scale);
   }
 }
@@ -597,8 +558,8 @@ void FixQTB::apply_gamma_r()
 
 void FixQTB::process_segment(bigint segment)
 {
-  const int L = 2 * n_f;
-  const int m = n_f + 1;
+  const int L = 2 * params.n_f;
+  const int m = params.n_f + 1;
   const int nt = ntypes_fix;
   const int complete = L * bath->alpha();
   const int *mask = atom->mask;
@@ -622,7 +583,7 @@ void FixQTB::process_segment(bigint segment)
     const float *buf = state[i] + ring_floats + 3;
     double *cvv = spec.data() + a * 2 * m;
     double *cvr = cvv + m;
-    qfe::qtb_segment_spectra(buf, buf + 3 * L, n_f, cvv, cvr);
+    qfe::qtb_segment_spectra(buf, buf + 3 * L, params.n_f, cvv, cvr);
     const int t = type[i] - 1;
     count[t]++;
     for (int k = 0; k < m; k++) {
@@ -659,77 +620,36 @@ void FixQTB::process_segment(bigint segment)
   MPI_Allreduce(isum.data(), iall.data(), static_cast<int>(isum.size()), MPI_LONG_LONG, MPI_SUM,
                 world);
 
-  // spectral densities per degree of freedom: (h/L) |x_k|^2 / (3 atoms)
-  const double h = bath->noise_interval();
-  nseg_measured++;
-  const bool adapt_now = adaptive_flag && nseg_measured > adapt.skip;
-  std::vector<double> cvv(m), cvr(m), gr(m), delta;
-  std::vector<double> theta = bath->target_spectrum();
-  // moving average for the normalised scheme: spectra measured with a gamma_r long gone would
-  // pin the fixed point to the past
-  const double beta = std::max(1.0 / static_cast<double>(nseg_measured),
-                               1.0 / qfe::kQTBAdaptMemory);
-  double num = 0.0, den = 0.0;
+  // the kernel's bookkeeping: normalisation, averages, Delta_FDT, adaptation
+  std::vector<double> sums(isum.size()), masses(nt);
+  std::vector<int64_t> counts(count_all.begin(), count_all.end());
   for (int t = 0; t < nt; t++) {
-    if (count_all[t] == 0) continue;
-    const double norm = h / (static_cast<double>(L) * 3.0 * static_cast<double>(count_all[t]));
-    const size_t o = static_cast<size_t>(t) * m;
-    for (int k = 0; k < m; k++) {
-      cvv_last[o + k] = iall[t * 2 * m + k] * unit[2 * t] * norm /
-          qfe::qtb_interval_average_gain(k, n_f, bath->alpha());
-      cvr_last[o + k] = iall[t * 2 * m + m + k] * unit[2 * t + 1] * norm;
-      cvv_sum[o + k] += cvv_last[o + k];
-      cvr_sum[o + k] += cvr_last[o + k];
-      cvv_ema[o + k] += beta * (cvv_last[o + k] - cvv_ema[o + k]);
-      cvr_ema[o + k] += beta * (cvr_last[o + k] - cvr_ema[o + k]);
-    }
-    const double mass = atom->mass[t + 1];
-    const double inv = 1.0 / static_cast<double>(nseg_measured);
-    for (int k = 0; k < m; k++) {
-      gr[k] = gamma_r[o + k];
-      cvv[k] = cvv_sum[o + k] * inv;
-      cvr[k] = cvr_sum[o + k] * inv;
-    }
-    // diagnostic on the averaged spectra (no step)
-    adapt.k_max = qfe::qtb_adapt_k_max(n_f, bath->alpha());
-    qfe::QTBAdaptParameters probe = adapt;
-    probe.rate = 0.0;
-    qfe::QTBUnits u{force->boltz, force->hplanck, force->mvv2e, force->ftm2v};
-    qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / damp, theta, probe, u, delta);
-    for (int k = 0; k <= adapt.k_max; k++) {
-      num += std::fabs(delta[k]);
-      den += u.mvv2e * mass * gr[k] * cvv[k];
-    }
-    if (adapt_now) {
-      const bool simple = adapt.scheme == qfe::QTB_ADAPT_SIMPLE;
-      for (int k = 0; k < m; k++) {
-        cvv[k] = simple ? cvv_last[o + k] : cvv_ema[o + k];
-        cvr[k] = simple ? cvr_last[o + k] : cvr_ema[o + k];
-      }
-      qfe::qtb_adapt_gamma(gr, cvv, cvr, mass, 1.0 / damp, theta, adapt, u, delta);
-      for (int k = 0; k < m; k++) gamma_r[o + k] = gr[k];
-    }
+    masses[t] = atom->mass[t + 1];
+    for (int k = 0; k < 2 * m; k++)
+      sums[static_cast<size_t>(t) * 2 * m + k] =
+          iall[t * 2 * m + k] * unit[2 * t + (k >= m ? 1 : 0)];
   }
-  fdt_scalar = den > 0.0 ? num / den : 0.0;
-  if (adapt_now) apply_gamma_r();
-  if (fdt_fp && nseg_measured % fdt_every == 0) write_fdt(segment);
+  const bool adapted = qfe::qtb_finish_segment(*bath, adapt, adaptive_flag, nt, masses.data(),
+                                               counts.data(), sums.data(), astate);
+  if (adapted) apply_gamma_r();
+  if (fdt_fp && astate.nseg_measured % adapt.fdt_every == 0) write_fdt(segment);
 }
 
 void FixQTB::write_fdt(bigint segment)
 {
-  const int m = n_f + 1;
+  const int m = params.n_f + 1;
   const auto w = bath->angular_grid();
-  const double inv = 1.0 / static_cast<double>(nseg_measured);
+  const double inv = 1.0 / static_cast<double>(astate.nseg_measured);
   for (int t = 0; t < ntypes_fix; t++) {
     const size_t o = static_cast<size_t>(t) * m;
     const double mass = atom->mass[t + 1];
     fmt::print(fdt_fp, "# segment {} step {} type {} segments_measured {} fdt_scalar {:.6g}\n",
-               segment, update->ntimestep, t + 1, nseg_measured, fdt_scalar);
+               segment, update->ntimestep, t + 1, astate.nseg_measured, astate.fdt_scalar);
     for (int k = 0; k < m; k++) {
-      const double cvv = cvv_sum[o + k] * inv, cvr = cvr_sum[o + k] * inv;
-      const double delta = force->mvv2e * mass * gamma_r[o + k] * cvv - cvr;
-      fmt::print(fdt_fp, "{:.10g} {:.10g} {:.10g} {:.10g} {:.10g}\n", w[k], gamma_r[o + k],
-                 delta, cvv, cvr);
+      const double cvv = astate.cvv_sum[o + k] * inv, cvr = astate.cvr_sum[o + k] * inv;
+      const double delta = force->mvv2e * mass * astate.gamma_r[o + k] * cvv - cvr;
+      fmt::print(fdt_fp, "{:.10g} {:.10g} {:.10g} {:.10g} {:.10g}\n", w[k],
+                 astate.gamma_r[o + k], delta, cvv, cvr);
     }
     fmt::print(fdt_fp, "\n");
   }
@@ -761,7 +681,7 @@ int FixQTB::modify_param(int narg, char **arg)
 double FixQTB::memory_usage()
 {
   double bytes = static_cast<double>(atom->nmax) * row_floats * sizeof(float);
-  bytes += static_cast<double>(2 * n_f) * (sizeof(double) * 2 + sizeof(float) * 2);
+  bytes += static_cast<double>(2 * params.n_f) * (sizeof(double) * 2 + sizeof(float) * 2);
   return bytes;
 }
 
@@ -788,7 +708,7 @@ void FixQTB::set_arrays(int i)
   for (int c = 0; c < 3; c++) state[i][ring_floats + c] = std::nanf("");
   if (spectra_flag) {
     const int32_t meta[2] = {kNoSegment, -1};
-    std::memcpy(state[i] + ring_floats + 3 + 12 * n_f, meta, sizeof(meta));
+    std::memcpy(state[i] + ring_floats + 3 + 12 * params.n_f, meta, sizeof(meta));
   }
 }
 
@@ -812,30 +732,30 @@ int FixQTB::unpack_exchange(int nlocal, double *buf)
 
 void FixQTB::write_restart(FILE *fp)
 {
-  double local[2] = {work_local, onestep_local}, all[2];
+  double local[2] = {tally.work, tally.onestep}, all[2];
   MPI_Allreduce(local, all, 2, MPI_DOUBLE, MPI_SUM, world);
   if (comm->me == 0) {
     std::vector<double> list = {kRestartVersion,
                                 all[0],
                                 all[1],
                                 static_cast<double>(force_step),
-                                static_cast<double>(seed),
-                                static_cast<double>(n_f),
-                                damp,
-                                f_max,
-                                t_stop,
-                                static_cast<double>(deconvolution),
+                                static_cast<double>(params.seed),
+                                static_cast<double>(params.n_f),
+                                params.damp,
+                                params.f_max,
+                                params.temperature_stop,
+                                static_cast<double>(params.deconvolution),
                                 static_cast<double>(adaptive_flag),
                                 static_cast<double>(ntypes_fix),
-                                static_cast<double>(n_f + 1),
-                                static_cast<double>(nseg_measured),
+                                static_cast<double>(params.n_f + 1),
+                                static_cast<double>(astate.nseg_measured),
                                 static_cast<double>(last_segment)};
-    list.insert(list.end(), gamma_r.begin(), gamma_r.end());
-    list.insert(list.end(), cvv_sum.begin(), cvv_sum.end());
-    list.insert(list.end(), cvr_sum.begin(), cvr_sum.end());
-    list.push_back(fdt_scalar);
-    list.insert(list.end(), cvv_ema.begin(), cvv_ema.end());
-    list.insert(list.end(), cvr_ema.begin(), cvr_ema.end());
+    list.insert(list.end(), astate.gamma_r.begin(), astate.gamma_r.end());
+    list.insert(list.end(), astate.cvv_sum.begin(), astate.cvv_sum.end());
+    list.insert(list.end(), astate.cvr_sum.begin(), astate.cvr_sum.end());
+    list.push_back(astate.fdt_scalar);
+    list.insert(list.end(), astate.cvv_ema.begin(), astate.cvv_ema.end());
+    list.insert(list.end(), astate.cvr_ema.begin(), astate.cvr_ema.end());
     int size = static_cast<int>(list.size() * sizeof(double));
     fwrite(&size, sizeof(int), 1, fp);
     fwrite(list.data(), sizeof(double), list.size(), fp);
@@ -853,31 +773,31 @@ void FixQTB::restart(char *buf)
   auto check = [&](const char *name, double stored, double now) {
     if (stored != now) differ += fmt::format(" {} (restart {}, fix line {})", name, stored, now);
   };
-  check("seed", list[4], static_cast<double>(seed));
-  check("N_f", list[5], n_f);
-  check("damp", list[6], damp);
-  check("f_max", list[7], f_max);
-  check("deconvolution", list[kRestartGlobalSize], deconvolution);
+  check("seed", list[4], static_cast<double>(params.seed));
+  check("N_f", list[5], params.n_f);
+  check("damp", list[6], params.damp);
+  check("f_max", list[7], params.f_max);
+  check("deconvolution", list[kRestartGlobalSize], params.deconvolution);
   check("adaptive", list[kRestartGlobalSize + 1], adaptive_flag);
   check("atom types", list[kRestartGlobalSize + 2], ntypes_fix);
   if (!differ.empty())
     error->all(FLERR, "Fix qtb {}: the restart file was written with other parameters:{}", id,
                differ);
   // the cumulative tally lives on rank 0 after a restart
-  work_local = (comm->me == 0) ? list[1] : 0.0;
-  onestep_local = (comm->me == 0) ? list[2] : 0.0;
+  tally.work = (comm->me == 0) ? list[1] : 0.0;
+  tally.onestep = (comm->me == 0) ? list[2] : 0.0;
   force_step = static_cast<bigint>(list[3]);
   ring_index = -1;
-  nseg_measured = static_cast<bigint>(list[kRestartGlobalSize + 4]);
+  astate.nseg_measured = static_cast<bigint>(list[kRestartGlobalSize + 4]);
   last_segment = static_cast<bigint>(list[kRestartGlobalSize + 5]);
-  const size_t n = gamma_r.size();
+  const size_t n = astate.gamma_r.size();
   const double *p = list + kRestartGlobalSize + kRestartAdaptiveHeader;
-  gamma_r.assign(p, p + n);
-  cvv_sum.assign(p + n, p + 2 * n);
-  cvr_sum.assign(p + 2 * n, p + 3 * n);
-  fdt_scalar = p[3 * n];
-  cvv_ema.assign(p + 3 * n + 1, p + 4 * n + 1);
-  cvr_ema.assign(p + 4 * n + 1, p + 5 * n + 1);
+  astate.gamma_r.assign(p, p + n);
+  astate.cvv_sum.assign(p + n, p + 2 * n);
+  astate.cvr_sum.assign(p + 2 * n, p + 3 * n);
+  astate.fdt_scalar = p[3 * n];
+  astate.cvv_ema.assign(p + 3 * n + 1, p + 4 * n + 1);
+  astate.cvr_ema.assign(p + 4 * n + 1, p + 5 * n + 1);
   if (bath && adaptive_flag) apply_gamma_r();
 }
 

@@ -1,9 +1,9 @@
 /* -*- c++ -*- ----------------------------------------------------------
    qfe: fix qtb, quantum thermal bath (LAMMPS plugin style).
 
-   A thin LAMMPS adapter over the QTB noise kernel (qtb_noise.h): argument parsing, per-atom
-   storage that migrates with atoms, restart, energy tally and thermo output.  See
-   docs/fix_qtb.md.
+   A thin LAMMPS adapter over the QTB noise kernel (qtb_noise.h), which also owns the
+   defaults, checks, ramp, zero and energy tally: keyword syntax, per-atom storage that
+   migrates with atoms, MPI sums, restart and thermo output.  See docs/fix_qtb.md.
 ------------------------------------------------------------------------- */
 
 #ifndef QFE_FIX_QTB_H
@@ -49,31 +49,20 @@ class FixQTB : public Fix {
   int maxsize_restart() override;
 
  private:
-  // parameters (as given in the fix command)
-  double t_start, t_stop;    // target temperature, ramped over a run when they differ
-  double damp;               // 1/gamma (time units)
-  double f_max;              // requested cutoff frequency (1/time units)
-  int n_f;                   // frequency grid size: the filter has 2 N_f taps
-  bigint seed;
-  int zero_flag;             // 1: remove the net bath force on the group every step
-  int deconvolution;         // qfe::QTBDeconvolution
+  // parameters of the fix command; defaults, limits and checks are the kernel's
+  qfe::QTBParameters params;
+  std::string given[qfe::QTB_PARAM_COUNT];    // each parameter's value as typed (messages)
 
   // adaptive QTB and the FDT diagnostic (docs/fix_qtb.md)
   int adaptive_flag;
-  qfe::QTBAdaptParameters adapt;
+  qfe::QTBAdaptParameters adapt;    // adapt.fdt_every: diagnostic every fdt_every segments
   std::string fdt_file;
-  int fdt_every;             // write the diagnostic every fdt_every segments
   FILE *fdt_fp;
   int spectra_flag;          // per-atom segment buffers kept (adaptive or fdt_file)
   int seg_floats;            // 12 N_f + 2: v and random-force buffers, segment id and count
   int ntypes_fix;            // number of atom types at creation
-  std::vector<double> gamma_r;           // ntypes x (N_f+1), time^-1
-  std::vector<double> cvv_sum, cvr_sum;  // sums over measured segments of C_vv, Re C_vR per dof
-  std::vector<double> cvv_last, cvr_last;
-  std::vector<double> cvv_ema, cvr_ema;  // moving averages (normalised scheme)
-  bigint nseg_measured;      // segments added to the sums
+  qfe::QTBAdaptState astate;    // gamma_r and spectra per type (the kernel's bookkeeping)
   bigint last_segment;       // index of the last processed segment (-1: none)
-  double fdt_scalar;         // sum |Delta_FDT| / sum m gamma_r C_vv (averaged spectra, all types)
 
   std::unique_ptr<qfe::QTBBath> bath;
   double bath_dt;            // timestep the bath was built for
@@ -87,13 +76,9 @@ class FixQTB : public Fix {
 
   bigint ring_index;         // noise index the rings hold (same for all atoms)
   bigint force_step;         // MD step the stored bath forces belong to, -1 if none
-  double work_local;         // cumulative work of the bath on this rank's atoms (energy)
-  double onestep_local;      // sum F.v of the last step on this rank (energy/time)
-  double work_restart;       // global values read from a restart file (applied on rank 0)
-  double onestep_restart;
+  qfe::QTBEnergyTally tally;    // the kernel's tally, this rank's atoms (rank 0: + restart)
 
   void apply_bath(bool setup_call);
-  double target_temperature(bigint step) const;
   void check_overlapping_fixes();
   void rebuild_bath();
   void accumulate_segment(int i, bigint n, const double *v, const double *random);

@@ -139,35 +139,197 @@ int qtb_alpha(double f_max, double dt)
   return static_cast<int>(std::floor(ratio * (1.0 + 1e-12)));
 }
 
-void qtb_validate(const QTBParameters &p)
+namespace {
+
+const char *const kParameterNames[QTB_PARAM_COUNT] = {
+    "", "temperature", "temperature (ramp end)", "damp", "f_max", "N_f", "seed", "timestep",
+    "f_max", "deconvolution", "zero", "adapt_rate", "adapt_skip", "adapt_min", "adapt_scheme",
+    "fdt_every"};
+
+const char *const kRequirements[QTB_PARAM_COUNT] = {
+    "",
+    "must be >= 0",
+    "must be >= 0",
+    "must be > 0",
+    "must be > 0",
+    "must be a positive integer",
+    "must be an integer in [1, 4294967295]",
+    "must be > 0",
+    "must be at most the Nyquist frequency 1/(2 dt)",
+    "must be no, yes, kinetic or potential",
+    "must be yes or no",
+    "must be > 0",
+    "must be an integer >= 0",
+    "must be in (0, 1]",
+    "must be simple or normalised",
+    "must be a positive integer"};
+
+template <typename T>
+int problem_of(int parameter, const std::string &requirement, const T &value,
+               QTBProblem &problem)
 {
-  if (!(p.temperature >= 0.0) || !std::isfinite(p.temperature))
-    throw std::invalid_argument("QTB temperature must be >= 0 (got " + str(p.temperature) + ")");
-  if (!(p.damp > 0.0) || !std::isfinite(p.damp))
-    throw std::invalid_argument("QTB damp must be > 0 (got " + str(p.damp) + ")");
-  if (!(p.dt > 0.0) || !std::isfinite(p.dt))
-    throw std::invalid_argument("QTB timestep must be > 0 (got " + str(p.dt) + ")");
-  if (!(p.f_max > 0.0) || !std::isfinite(p.f_max))
-    throw std::invalid_argument("QTB f_max must be > 0 (got " + str(p.f_max) + ")");
-  if (qtb_alpha(p.f_max, p.dt) < 1)
-    throw std::invalid_argument("QTB f_max = " + str(p.f_max) +
-                                " is above the Nyquist frequency 1/(2 dt) = " +
-                                str(0.5 / p.dt) + " of timestep dt = " + str(p.dt));
-  if (p.n_f < 1)
-    throw std::invalid_argument("QTB N_f must be a positive integer (got " + str(p.n_f) + ")");
+  problem.parameter = parameter;
+  problem.requirement = requirement;
+  problem.message = std::string("QTB ") + kParameterNames[parameter] + " " + requirement +
+      " (got " + str(value) + ")";
+  return parameter;
+}
+
+template <typename T> int problem_of(int parameter, const T &value, QTBProblem &problem)
+{
+  return problem_of(parameter, kRequirements[parameter], value, problem);
+}
+
+inline bool non_negative(double x)
+{
+  return x >= 0.0 && std::isfinite(x);
+}
+
+inline bool positive(double x)
+{
+  return x > 0.0 && std::isfinite(x);
+}
+
+}    // namespace
+
+const char *qtb_requirement(int parameter)
+{
+  if (parameter <= QTB_PARAM_OK || parameter >= QTB_PARAM_COUNT) return "";
+  return kRequirements[parameter];
+}
+
+const char *qtb_parameter_name(int parameter)
+{
+  if (parameter <= QTB_PARAM_OK || parameter >= QTB_PARAM_COUNT) return "";
+  return kParameterNames[parameter];
+}
+
+int qtb_parse_deconvolution(const std::string &word)
+{
+  if (word == "no") return QTB_DECONV_NONE;
+  if (word == "yes" || word == "kinetic") return QTB_DECONV_KINETIC;
+  if (word == "potential") return QTB_DECONV_POTENTIAL;
+  return -1;
+}
+
+int qtb_parse_adapt_scheme(const std::string &word)
+{
+  if (word == "simple") return QTB_ADAPT_SIMPLE;
+  if (word == "normalised" || word == "normalized") return QTB_ADAPT_NORMALISED;
+  return -1;
+}
+
+int qtb_check_parameters(const QTBParameters &p, QTBProblem &problem)
+{
+  problem = QTBProblem();
+  if (!non_negative(p.temperature))
+    return problem_of(QTB_PARAM_TEMPERATURE, p.temperature, problem);
+  if (!non_negative(p.temperature_stop))
+    return problem_of(QTB_PARAM_TEMPERATURE_STOP, p.temperature_stop, problem);
+  if (!positive(p.damp)) return problem_of(QTB_PARAM_DAMP, p.damp, problem);
+  if (!positive(p.f_max)) return problem_of(QTB_PARAM_F_MAX, p.f_max, problem);
+  if (p.n_f < 1) return problem_of(QTB_PARAM_N_F, p.n_f, problem);
   if (p.n_f > kQTBMaxNf)
-    throw std::invalid_argument("QTB N_f = " + str(p.n_f) + " is unreasonably large (at most " +
-                                str(kQTBMaxNf) + ")");
+    return problem_of(QTB_PARAM_N_F, "must be <= " + str(kQTBMaxNf), p.n_f, problem);
   if (p.deconvolution != QTB_DECONV_NONE && p.deconvolution != QTB_DECONV_KINETIC &&
       p.deconvolution != QTB_DECONV_POTENTIAL)
-    throw std::invalid_argument("QTB deconvolution must be 0 (no), 1 (kinetic) or 2 (potential) "
-                                "(got " + str(p.deconvolution) + ")");
+    return problem_of(QTB_PARAM_DECONVOLUTION, p.deconvolution, problem);
   if (p.deconvolution != QTB_DECONV_NONE && p.n_f > kQTBMaxNfDeconvolution)
-    throw std::invalid_argument("QTB deconvolution supports N_f <= " +
-                                str(kQTBMaxNfDeconvolution) + " (got N_f = " + str(p.n_f) + ")");
-  if (p.seed < 1 || p.seed > 4294967295LL)
-    throw std::invalid_argument("QTB seed must be an integer in [1, 4294967295] (got " +
-                                str(p.seed) + ")");
+    return problem_of(QTB_PARAM_N_F,
+                      "must be <= " + str(kQTBMaxNfDeconvolution) + " with deconvolution",
+                      p.n_f, problem);
+  if (p.seed < 1 || p.seed > 4294967295LL) return problem_of(QTB_PARAM_SEED, p.seed, problem);
+  if (p.zero != 0 && p.zero != 1) return problem_of(QTB_PARAM_ZERO, p.zero, problem);
+  return QTB_PARAM_OK;
+}
+
+int qtb_check_timestep(const QTBParameters &p, QTBProblem &problem)
+{
+  problem = QTBProblem();
+  if (!positive(p.dt)) return problem_of(QTB_PARAM_TIMESTEP, p.dt, problem);
+  if (positive(p.f_max) && qtb_alpha(p.f_max, p.dt) < 1) {
+    problem.parameter = QTB_PARAM_NYQUIST;
+    problem.requirement = kRequirements[QTB_PARAM_NYQUIST];
+    problem.message = "QTB f_max = " + str(p.f_max) +
+        " is above the Nyquist frequency 1/(2 dt) = " + str(0.5 / p.dt) +
+        " of timestep dt = " + str(p.dt);
+    return QTB_PARAM_NYQUIST;
+  }
+  return QTB_PARAM_OK;
+}
+
+int qtb_check_adapt(const QTBAdaptParameters &a, QTBProblem &problem)
+{
+  problem = QTBProblem();
+  if (!positive(a.rate)) return problem_of(QTB_PARAM_ADAPT_RATE, a.rate, problem);
+  if (a.skip < 0) return problem_of(QTB_PARAM_ADAPT_SKIP, a.skip, problem);
+  if (!(a.min_ratio > 0.0 && a.min_ratio <= 1.0))
+    return problem_of(QTB_PARAM_ADAPT_MIN, a.min_ratio, problem);
+  if (a.scheme != QTB_ADAPT_SIMPLE && a.scheme != QTB_ADAPT_NORMALISED)
+    return problem_of(QTB_PARAM_ADAPT_SCHEME, a.scheme, problem);
+  if (a.fdt_every < 1) return problem_of(QTB_PARAM_FDT_EVERY, a.fdt_every, problem);
+  return QTB_PARAM_OK;
+}
+
+void qtb_validate(const QTBParameters &p)
+{
+  QTBProblem problem;
+  if (qtb_check_parameters(p, problem) != QTB_PARAM_OK ||
+      qtb_check_timestep(p, problem) != QTB_PARAM_OK)
+    throw std::invalid_argument(problem.message);
+}
+
+double qtb_ramp_temperature(double temperature, double temperature_stop, int64_t begin,
+                            int64_t end, int64_t step)
+{
+  if (temperature_stop == temperature) return temperature;
+  const int64_t span = end - begin;
+  if (span <= 0) return temperature;
+  int64_t s = step;
+  if (s < begin) s = begin;
+  if (s > end) s = end;
+  const double delta = static_cast<double>(s - begin) / static_cast<double>(span);
+  return temperature + delta * (temperature_stop - temperature);
+}
+
+void qtb_net_force_add(const float f[3], double sum[4])
+{
+  sum[0] += f[0];
+  sum[1] += f[1];
+  sum[2] += f[2];
+  sum[3] += 1.0;
+}
+
+void qtb_net_force_remove(const double total[4], float f[3])
+{
+  for (int c = 0; c < 3; c++) f[c] = static_cast<float>(f[c] - total[c] / total[3]);
+}
+
+double QTBEnergyTally::power(const float f[3], const double v[3])
+{
+  return f[0] * v[0] + f[1] * v[1] + f[2] * v[2];
+}
+
+double QTBEnergyTally::power(const double f[3], const double v[3])
+{
+  return f[0] * v[0] + f[1] * v[1] + f[2] * v[2];
+}
+
+void QTBEnergyTally::setup(double power_sum, double dt)
+{
+  onestep = power_sum;
+  work += 0.5 * power_sum * dt;
+}
+
+void QTBEnergyTally::step(double power_sum, double dt)
+{
+  onestep = power_sum;
+  work += power_sum * dt;
+}
+
+double QTBEnergyTally::energy_to_bath(double work_sum, double onestep_sum, double dt)
+{
+  return -(work_sum - 0.5 * onestep_sum * dt);
 }
 
 // ---------------------------------------------------------------- deconvolution
@@ -271,6 +433,8 @@ QTBBath::QTBBath(const QTBParameters &params, const QTBUnits &units) :
     params_(params), units_(units)
 {
   qtb_validate(params_);
+  t_start_ = params_.temperature;
+  t_stop_ = params_.temperature_stop;
   if (!(units.boltz > 0.0 && units.hplanck > 0.0 && units.mvv2e > 0.0 && units.ftm2v > 0.0))
     throw std::invalid_argument("QTB unit constants must all be > 0");
   alpha_ = qtb_alpha(params_.f_max, params_.dt);
@@ -284,6 +448,12 @@ QTBBath::QTBBath(const QTBParameters &params, const QTBUnits &units) :
     broadening_ = qtb_broadening_matrix(nf, kPi / (nf * h_), gamma_, params_.deconvolution,
                                        alpha_, params_.dt);
   build_filter();
+}
+
+void QTBBath::set_ramp_step(int64_t step, int64_t run_begin, int64_t run_end)
+{
+  set_temperature(qtb_ramp_temperature(t_start_, t_stop_, run_begin, run_end,
+                                       noise_index(step) * alpha_));
 }
 
 void QTBBath::set_temperature(double temperature)
@@ -527,6 +697,82 @@ double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &
     }
   }
   return den > 0.0 ? num / den : 0.0;
+}
+
+void QTBAdaptState::reset(int ntypes, int n_f, double gamma)
+{
+  const size_t size = static_cast<size_t>(ntypes) * (n_f + 1);
+  gamma_r.assign(size, gamma);
+  for (auto *v : {&cvv_sum, &cvr_sum, &cvv_ema, &cvr_ema, &cvv_last, &cvr_last})
+    v->assign(size, 0.0);
+  nseg_measured = 0;
+  fdt_scalar = 0.0;
+}
+
+bool qtb_finish_segment(const QTBBath &bath, const QTBAdaptParameters &adapt, bool adaptive,
+                        int ntypes, const double *type_masses, const int64_t *count,
+                        const double *sums, QTBAdaptState &state)
+{
+  const int n_f = bath.parameters().n_f;
+  const int L = 2 * n_f;
+  const int m = n_f + 1;
+  const size_t size = static_cast<size_t>(ntypes) * m;
+  for (auto *v : {&state.gamma_r, &state.cvv_sum, &state.cvr_sum, &state.cvv_ema,
+                  &state.cvr_ema, &state.cvv_last, &state.cvr_last})
+    if (v->size() != size) throw std::invalid_argument("qtb_finish_segment: size mismatch");
+  // spectral densities per degree of freedom: (h/L) |x_k|^2 / (3 atoms)
+  const double h = bath.noise_interval();
+  state.nseg_measured++;
+  const bool adapt_now = adaptive && state.nseg_measured > adapt.skip;
+  std::vector<double> cvv(m), cvr(m), gr(m), delta;
+  const std::vector<double> &theta = bath.target_spectrum();
+  // moving average for the normalised scheme: spectra measured with a gamma_r long gone would
+  // pin the fixed point to the past
+  const double beta = std::max(1.0 / static_cast<double>(state.nseg_measured),
+                               1.0 / kQTBAdaptMemory);
+  QTBAdaptParameters step = adapt;
+  step.k_max = qtb_adapt_k_max(n_f, bath.alpha());
+  QTBAdaptParameters probe = step;
+  probe.rate = 0.0;
+  double num = 0.0, den = 0.0;
+  for (int t = 0; t < ntypes; t++) {
+    if (count[t] == 0) continue;
+    const double norm = h / (static_cast<double>(L) * 3.0 * static_cast<double>(count[t]));
+    const size_t o = static_cast<size_t>(t) * m;
+    const double *s = sums + static_cast<size_t>(t) * 2 * m;
+    for (int k = 0; k < m; k++) {
+      state.cvv_last[o + k] = s[k] * norm / qtb_interval_average_gain(k, n_f, bath.alpha());
+      state.cvr_last[o + k] = s[m + k] * norm;
+      state.cvv_sum[o + k] += state.cvv_last[o + k];
+      state.cvr_sum[o + k] += state.cvr_last[o + k];
+      state.cvv_ema[o + k] += beta * (state.cvv_last[o + k] - state.cvv_ema[o + k]);
+      state.cvr_ema[o + k] += beta * (state.cvr_last[o + k] - state.cvr_ema[o + k]);
+    }
+    const double mass = type_masses[t];
+    const double inv = 1.0 / static_cast<double>(state.nseg_measured);
+    for (int k = 0; k < m; k++) {
+      gr[k] = state.gamma_r[o + k];
+      cvv[k] = state.cvv_sum[o + k] * inv;
+      cvr[k] = state.cvr_sum[o + k] * inv;
+    }
+    // diagnostic on the averaged spectra (no step)
+    qtb_adapt_gamma(gr, cvv, cvr, mass, bath.gamma(), theta, probe, bath.units(), delta);
+    for (int k = 0; k <= step.k_max; k++) {
+      num += std::fabs(delta[k]);
+      den += bath.units().mvv2e * mass * gr[k] * cvv[k];
+    }
+    if (adapt_now) {
+      const bool simple = adapt.scheme == QTB_ADAPT_SIMPLE;
+      for (int k = 0; k < m; k++) {
+        cvv[k] = simple ? state.cvv_last[o + k] : state.cvv_ema[o + k];
+        cvr[k] = simple ? state.cvr_last[o + k] : state.cvr_ema[o + k];
+      }
+      qtb_adapt_gamma(gr, cvv, cvr, mass, bath.gamma(), theta, step, bath.units(), delta);
+      for (int k = 0; k < m; k++) state.gamma_r[o + k] = gr[k];
+    }
+  }
+  state.fdt_scalar = den > 0.0 ? num / den : 0.0;
+  return adapt_now;
 }
 
 }    // namespace qfe

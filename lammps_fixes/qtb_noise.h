@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace qfe {
@@ -60,10 +61,6 @@ double qtb_theta(double frequency, double temperature, const QTBUnits &units);
 
 // ---------------------------------------------------------------- deconvolution
 
-/// Largest N_f accepted by the kernel (and so by fix qtb and the Python binding).
-constexpr int kQTBMaxNf = 100000;
-/// Largest N_f with deconvolution: the broadening matrix is (N_f+1)^2 doubles.
-constexpr int kQTBMaxNfDeconvolution = 2048;
 /// Image bands of the held force included in the broadening model (their weight falls like
 /// 1/band^4 in the kinetic energy).
 constexpr int kQTBImageBands = 8;
@@ -94,25 +91,117 @@ std::vector<double> qtb_broadening_matrix(int n, double dw, double gamma, int ki
 double qtb_deconvolve(const std::vector<double> &matrix, const std::vector<double> &theta,
                       std::vector<double> &theta_d, int max_iter = 500, double tol = 1e-10);
 
-// ---------------------------------------------------------------- bath
+// ---------------------------------------------------------------- parameters
 
+/// Largest N_f accepted (fix qtb, the C API and Python all use this one limit).  10^5: the
+/// filter is built in O(N_f^2) operations (4 10^10 at the limit, about a minute, and again at
+/// every temperature change of a ramp), the per-atom cache takes 24 N_f bytes (2.4 MB per atom
+/// at the limit), and the grid spacing f_max/N_f is then far below any physical linewidth
+/// (1 GHz for f_max = 100 THz); larger values are typing mistakes, not physics.
+constexpr int kQTBMaxNf = 100000;
+/// Largest N_f with deconvolution: the broadening matrix is (N_f+1)^2 doubles (34 MB) and its
+/// construction O(N_f^2 * quadrature).
+constexpr int kQTBMaxNfDeconvolution = 2048;
+
+/// Parameters of the bath; the member initialisers are THE defaults (those of LAMMPS's QTB
+/// package), used by fix qtb and, through qfe_qtb_defaults(), by Python.
 struct QTBParameters {
-  double temperature = 300.0;   // target quantum temperature (K)
-  double damp = 1.0;            // 1/gamma (time units)
-  double f_max = 200.0;         // upper cutoff frequency (1/time units)
-  int n_f = 100;                // frequency grid size N_f (filter has 2 N_f taps)
-  int64_t seed = 880302;        // positive
-  double dt = 0.001;            // MD timestep (time units)
+  double temperature = 300.0;        // target quantum temperature (K); start of a ramp
+  double temperature_stop = 300.0;   // end of a ramp (K); = temperature: no ramp
+  double damp = 1.0;                 // 1/gamma (time units)
+  double f_max = 200.0;              // upper cutoff frequency (1/time units)
+  int n_f = 100;                     // frequency grid size N_f (filter has 2 N_f taps)
+  int64_t seed = 880302;             // in [1, 2^32-1]
+  double dt = 0.001;                 // MD timestep (time units)
   int deconvolution = QTB_DECONV_NONE;   // QTBDeconvolution
+  int zero = 0;                      // 1: remove the net bath force every step
 };
 
-/// Throws std::invalid_argument naming the offending parameter (T < 0, damp <= 0,
-/// f_max <= 0 or above the Nyquist frequency 1/(2 dt), N_f < 1 or > kQTBMaxNf (> 2048 with
-/// deconvolution), seed outside [1, 2^32-1], dt <= 0, unknown deconvolution).
+/// Which parameter a validation failure concerns (adapters name it by their keyword).
+enum QTBParameterId {
+  QTB_PARAM_OK = 0,
+  QTB_PARAM_TEMPERATURE,
+  QTB_PARAM_TEMPERATURE_STOP,
+  QTB_PARAM_DAMP,
+  QTB_PARAM_F_MAX,
+  QTB_PARAM_N_F,
+  QTB_PARAM_SEED,
+  QTB_PARAM_TIMESTEP,
+  QTB_PARAM_NYQUIST,    // f_max above the Nyquist frequency 1/(2 dt) of the timestep
+  QTB_PARAM_DECONVOLUTION,
+  QTB_PARAM_ZERO,
+  QTB_PARAM_ADAPT_RATE,
+  QTB_PARAM_ADAPT_SKIP,
+  QTB_PARAM_ADAPT_MIN,
+  QTB_PARAM_ADAPT_SCHEME,
+  QTB_PARAM_FDT_EVERY,
+  QTB_PARAM_COUNT
+};
+
+/// A failed check: the parameter, what it must satisfy (completes "<name> ..."), and the full
+/// message in the kernel's own names, "QTB <name> <requirement> (got <value>)".
+struct QTBProblem {
+  int parameter = QTB_PARAM_OK;
+  std::string requirement;
+  std::string message;
+};
+
+/// The general requirement of a parameter ("must be > 0", ...), for adapters whose own parsing
+/// of a value fails (not a number, not an integer) before the kernel can check it.
+const char *qtb_requirement(int parameter);
+/// The kernel's name of a parameter ("damp", "N_f", ...).
+const char *qtb_parameter_name(int parameter);
+
+/// Keyword values of `deconvolution` (no, yes, kinetic, potential) and `adapt_scheme`
+/// (simple, normalised, normalized) -> codes; -1 for anything else.
+int qtb_parse_deconvolution(const std::string &word);
+int qtb_parse_adapt_scheme(const std::string &word);
+
+/// Checks everything but the timestep (T, T_stop >= 0, damp > 0, f_max > 0, 1 <= N_f <=
+/// kQTBMaxNf (kQTBMaxNfDeconvolution with deconvolution), seed in [1, 2^32-1], known
+/// deconvolution, zero 0/1), in that order.  Returns QTB_PARAM_OK or the failing parameter,
+/// described in `problem`.
+int qtb_check_parameters(const QTBParameters &p, QTBProblem &problem);
+/// dt > 0 and f_max <= 1/(2 dt) (QTB_PARAM_NYQUIST; alpha = int(1/(2 f_max dt)) >= 1).
+int qtb_check_timestep(const QTBParameters &p, QTBProblem &problem);
+
+/// Throws std::invalid_argument(problem.message) for the first failed check of both.
 void qtb_validate(const QTBParameters &p);
 
 /// noise interval multiple alpha = int(1/(2 f_max dt)) (>= 1 for valid parameters).
 int qtb_alpha(double f_max, double dt);
+
+/// Linear temperature ramp of fix qtb: temperature + (s - begin)/(end - begin) (stop -
+/// temperature), s = step clamped to [begin, end]; the start value when there is no ramp or the
+/// run is empty.
+double qtb_ramp_temperature(double temperature, double temperature_stop, int64_t begin,
+                            int64_t end, int64_t step);
+
+/// `zero yes`: removal of the net bath force.  Sums (x, y, z, count) of float32 forces,
+/// accumulated atom by atom in the caller's order (then reduced over ranks by the caller) ...
+void qtb_net_force_add(const float f[3], double sum[4]);
+/// ... and subtracted as a mean, rounded back to float32 (total[3] > 0).
+void qtb_net_force_remove(const double total[4], float f[3]);
+
+/// Energy tally of the bath for velocity Verlet: a force F(t) applied at step t does the work
+/// F(t).v(t) dt over its two half kicks.  work: cumulative work on the atoms (energy); onestep:
+/// the last step's sum F.v (energy/time).  The energy given to the bath at the current full
+/// step is -(work - onestep dt/2) (half of the last transfer is still to come).
+struct QTBEnergyTally {
+  double work = 0.0;
+  double onestep = 0.0;
+  /// F.v of one atom (float32 force, double velocity)
+  static double power(const float f[3], const double v[3]);
+  static double power(const double f[3], const double v[3]);    // (constrained forces)
+  /// first force of a fresh run: only its half kick at the next step counts so far
+  void setup(double power_sum, double dt);
+  /// end of a full step
+  void step(double power_sum, double dt);
+  /// energy given to the bath from (rank-summed) work and onestep
+  static double energy_to_bath(double work_sum, double onestep_sum, double dt);
+};
+
+// ---------------------------------------------------------------- bath
 
 class QTBBath {
  public:
@@ -139,6 +228,13 @@ class QTBBath {
 
   /// Rebuild the filter for a new target temperature (no-op when unchanged).
   void set_temperature(double temperature);
+
+  /// Temperature ramp: set the target of the noise interval that contains MD step `step` of a
+  /// run from run_begin to run_end (qtb_ramp_temperature at the interval's first step, so the
+  /// filter changes once per noise interval); without a ramp, the start temperature.
+  void set_ramp_step(int64_t step, int64_t run_begin, int64_t run_end);
+  double temperature_start() const { return t_start_; }
+  double temperature_stop() const { return t_stop_; }
 
   /// Noise step index of MD step `step`: floor(step / alpha).
   int64_t noise_index(int64_t step) const;
@@ -182,8 +278,9 @@ class QTBBath {
   void make_taps(const double *scale, std::vector<double> &taps,
                  std::vector<float> &wrapped) const;
 
-  QTBParameters params_;
+  QTBParameters params_;    // params_.temperature: the current target
   QTBUnits units_;
+  double t_start_ = 0.0, t_stop_ = 0.0;
   int alpha_ = 1;
   double h_ = 0.0;
   double gamma_ = 1.0;
@@ -221,7 +318,12 @@ struct QTBAdaptParameters {
   double max_ratio = 0.0;   // gamma_r <= max_ratio * gamma (0: no upper bound)
   int scheme = QTB_ADAPT_NORMALISED;
   int k_max = -1;           // adapt (and count in the returned deviation) bins k <= k_max only
+  int fdt_every = 10;       // FDT diagnostic written every fdt_every segments (adapters)
 };
+
+/// Checks the user-facing adaptive parameters (adapt_rate > 0, adapt_skip >= 0, adapt_min in
+/// (0, 1], known scheme, fdt_every >= 1), in that order; as qtb_check_parameters.
+int qtb_check_adapt(const QTBAdaptParameters &a, QTBProblem &problem);
 
 /// Highest grid bin whose spectra are trusted for adaptation: with alpha > 1 the velocity is
 /// averaged over each noise interval and frequencies above the cutoff alias into the upper half
@@ -252,6 +354,29 @@ double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &
                        const std::vector<double> &cvr, double mass, double gamma,
                        const std::vector<double> &theta, const QTBAdaptParameters &p,
                        const QTBUnits &units, std::vector<double> &delta);
+
+/// Adaptive QTB / FDT diagnostic state per atom type t and grid bin k (index t (N_f+1) + k):
+/// gamma_r (1/time), spectral densities per degree of freedom summed over the measured segments,
+/// their moving averages (normalised scheme) and those of the last segment.
+struct QTBAdaptState {
+  std::vector<double> gamma_r, cvv_sum, cvr_sum, cvv_ema, cvr_ema, cvv_last, cvr_last;
+  int64_t nseg_measured = 0;
+  double fdt_scalar = 0.0;    // sum |Delta_FDT| / sum m gamma_r C_vv (averaged spectra, all types)
+  /// all types at gamma_r = gamma, nothing measured
+  void reset(int ntypes, int n_f, double gamma);
+};
+
+/// One completed segment, after the adapter's exact (rank-independent) sums over its atoms:
+/// count[t] atoms of type t contributed, sums[t 2m + k] and sums[t 2m + m + k] (m = N_f + 1)
+/// are their summed qtb_segment_spectra C_vv and Re C_vR.  Normalises them to spectral densities
+/// per degree of freedom (interval-average gain removed from C_vv), adds them to the sums and
+/// moving averages, evaluates Delta_FDT on the averaged spectra (state.fdt_scalar) and, when
+/// `adaptive` and more than adapt.skip segments are measured, adapts gamma_r (simple: last
+/// segment, normalised: moving average).  Returns true when gamma_r changed (set the slot
+/// scales again).  Types with count 0 are left alone; call only when some count is > 0.
+bool qtb_finish_segment(const QTBBath &bath, const QTBAdaptParameters &adapt, bool adaptive,
+                        int ntypes, const double *type_masses, const int64_t *count,
+                        const double *sums, QTBAdaptState &state);
 
 }    // namespace qfe
 

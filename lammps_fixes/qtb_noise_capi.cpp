@@ -10,6 +10,8 @@
 
 #include "qtb_noise.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -50,10 +52,25 @@ template <typename F> int guarded(F &&body)
 
 constexpr int64_t kNothingCached = INT64_MIN / 2;
 
+int clamp_int(int64_t x)
+{
+  return static_cast<int>(std::max<int64_t>(INT_MIN, std::min<int64_t>(INT_MAX, x)));
+}
+
+/// status of a parameter check: the failing parameter in *parameter, its requirement (the
+/// phrase that completes "<name> ...") as the last error
+int checked(int parameter, const qfe::QTBProblem &problem, int *out)
+{
+  *out = parameter;
+  if (parameter == qfe::QTB_PARAM_OK) return OK;
+  return fail(INVALID_ARGUMENT, problem.requirement);
+}
+
 }    // namespace
 
 struct qfe_qtb_bath {
   qfe::QTBBath bath;
+  qfe::QTBEnergyTally tally;
 };
 
 QFE_API const char *qfe_qtb_last_error(void)
@@ -63,7 +80,7 @@ QFE_API const char *qfe_qtb_last_error(void)
 
 QFE_API int qfe_qtb_abi_version(void)
 {
-  return 3;
+  return 4;
 }
 
 QFE_API int qfe_qtb_philox4x32_10(const uint32_t *counter, const uint32_t *key, uint32_t *out)
@@ -97,6 +114,117 @@ QFE_API int qfe_qtb_units_lammps_metal(double *out4)
   return OK;
 }
 
+/* ---------------------------------------------------------------- parameters: the kernel's
+   defaults, limits and checks (fix qtb uses the same C++ functions) */
+
+/// defaults (QTBParameters, QTBAdaptParameters): out13 = {temperature, damp, f_max, n_f, seed,
+/// dt, deconvolution, zero, adapt_rate, adapt_skip, adapt_min, adapt_scheme, fdt_every}
+QFE_API int qfe_qtb_defaults(double *out13)
+{
+  if (!out13) return fail(NULL_POINTER, "null pointer argument");
+  const qfe::QTBParameters p;
+  const qfe::QTBAdaptParameters a;
+  const double v[13] = {p.temperature, p.damp, p.f_max, static_cast<double>(p.n_f),
+                        static_cast<double>(p.seed), p.dt, static_cast<double>(p.deconvolution),
+                        static_cast<double>(p.zero), a.rate, static_cast<double>(a.skip),
+                        a.min_ratio, static_cast<double>(a.scheme),
+                        static_cast<double>(a.fdt_every)};
+  for (int i = 0; i < 13; ++i) out13[i] = v[i];
+  return OK;
+}
+
+/// largest N_f, and largest N_f with deconvolution
+QFE_API int qfe_qtb_limits(int *max_n_f, int *max_n_f_deconvolution)
+{
+  if (!max_n_f || !max_n_f_deconvolution) return fail(NULL_POINTER, "null pointer argument");
+  *max_n_f = qfe::kQTBMaxNf;
+  *max_n_f_deconvolution = qfe::kQTBMaxNfDeconvolution;
+  return OK;
+}
+
+/// general requirement and kernel name of a parameter (qfe::QTBParameterId)
+QFE_API const char *qfe_qtb_requirement(int parameter)
+{
+  return qfe::qtb_requirement(parameter);
+}
+
+QFE_API const char *qfe_qtb_parameter_name(int parameter)
+{
+  return qfe::qtb_parameter_name(parameter);
+}
+
+/// keyword values -> codes (-1: unknown)
+QFE_API int qfe_qtb_parse_deconvolution(const char *word)
+{
+  return word ? qfe::qtb_parse_deconvolution(word) : -1;
+}
+
+QFE_API int qfe_qtb_parse_adapt_scheme(const char *word)
+{
+  return word ? qfe::qtb_parse_adapt_scheme(word) : -1;
+}
+
+/// qtb_check_parameters + qtb_check_timestep: 0, or INVALID_ARGUMENT with the failing
+/// qfe::QTBParameterId in *parameter and its requirement as the last error
+QFE_API int qfe_qtb_check(double temperature, double temperature_stop, double damp,
+                          double f_max, int64_t n_f, int64_t seed, double dt, int deconvolution,
+                          int zero, int *parameter)
+{
+  if (!parameter) return fail(NULL_POINTER, "null pointer argument");
+  qfe::QTBParameters p;
+  p.temperature = temperature;
+  p.temperature_stop = temperature_stop;
+  p.damp = damp;
+  p.f_max = f_max;
+  p.n_f = clamp_int(n_f);
+  p.seed = seed;
+  p.dt = dt;
+  p.deconvolution = deconvolution;
+  p.zero = zero;
+  qfe::QTBProblem problem;
+  int bad = qfe::qtb_check_parameters(p, problem);
+  if (bad == qfe::QTB_PARAM_OK) bad = qfe::qtb_check_timestep(p, problem);
+  return checked(bad, problem, parameter);
+}
+
+/// qtb_check_adapt, reported as qfe_qtb_check
+QFE_API int qfe_qtb_check_adapt(double rate, int64_t skip, double min_ratio, int scheme,
+                                int64_t fdt_every, int *parameter)
+{
+  if (!parameter) return fail(NULL_POINTER, "null pointer argument");
+  qfe::QTBAdaptParameters a;
+  a.rate = rate;
+  a.skip = clamp_int(skip);
+  a.min_ratio = min_ratio;
+  a.scheme = scheme;
+  a.fdt_every = clamp_int(fdt_every);
+  qfe::QTBProblem problem;
+  return checked(qfe::qtb_check_adapt(a, problem), problem, parameter);
+}
+
+/// a bath with a temperature ramp temperature -> temperature_stop (see
+/// qfe_qtb_bath_set_ramp_step); otherwise as qfe_qtb_bath_create2
+QFE_API int qfe_qtb_bath_create3(double temperature, double temperature_stop, double damp,
+                                 double f_max, int n_f, int64_t seed, double dt,
+                                 int deconvolution, const double *units4, qfe_qtb_bath **out)
+{
+  if (!out || !units4) return fail(NULL_POINTER, "null pointer argument");
+  *out = nullptr;
+  return guarded([&] {
+    qfe::QTBParameters p;
+    p.temperature = temperature;
+    p.temperature_stop = temperature_stop;
+    p.damp = damp;
+    p.f_max = f_max;
+    p.n_f = n_f;
+    p.seed = seed;
+    p.dt = dt;
+    p.deconvolution = deconvolution;
+    qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
+    *out = new qfe_qtb_bath{qfe::QTBBath(p, u), qfe::QTBEnergyTally()};
+  });
+}
+
 /// as qfe_qtb_bath_create, with deconvolution = 0 (none), 1 (kinetic) or 2 (potential)
 QFE_API int qfe_qtb_bath_create2(double temperature, double damp, double f_max, int n_f,
                                  int64_t seed, double dt, int deconvolution,
@@ -113,8 +241,9 @@ QFE_API int qfe_qtb_bath_create2(double temperature, double damp, double f_max, 
     p.seed = seed;
     p.dt = dt;
     p.deconvolution = deconvolution;
+    p.temperature_stop = temperature;
     qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
-    *out = new qfe_qtb_bath{qfe::QTBBath(p, u)};
+    *out = new qfe_qtb_bath{qfe::QTBBath(p, u), qfe::QTBEnergyTally()};
   });
 }
 
@@ -192,6 +321,66 @@ QFE_API int qfe_qtb_bath_set_temperature(qfe_qtb_bath *bath, double temperature)
 {
   if (!bath) return fail(NULL_POINTER, "null pointer argument");
   return guarded([&] { bath->bath.set_temperature(temperature); });
+}
+
+/// temperature ramp: the target of the noise interval containing MD step `step` of a run
+/// run_begin..run_end (the kernel's qtb_ramp_temperature, as fix qtb)
+QFE_API int qfe_qtb_bath_set_ramp_step(qfe_qtb_bath *bath, int64_t step, int64_t run_begin,
+                                       int64_t run_end)
+{
+  if (!bath) return fail(NULL_POINTER, "null pointer argument");
+  return guarded([&] { bath->bath.set_ramp_step(step, run_begin, run_end); });
+}
+
+/// zero yes: subtract the mean of forces[count][3] (float32 values stored as double, as
+/// qfe_qtb_bath_forces returns them) from each, rounded to float32 as fix qtb does
+QFE_API int qfe_qtb_remove_net_force(int64_t count, double *forces)
+{
+  if (count > 0 && !forces) return fail(NULL_POINTER, "null pointer argument");
+  if (count <= 0) return OK;
+  double sum[4] = {0.0, 0.0, 0.0, 0.0};
+  for (int64_t i = 0; i < count; ++i) {
+    const float f[3] = {static_cast<float>(forces[3 * i]), static_cast<float>(forces[3 * i + 1]),
+                        static_cast<float>(forces[3 * i + 2])};
+    qfe::qtb_net_force_add(f, sum);
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    float f[3] = {static_cast<float>(forces[3 * i]), static_cast<float>(forces[3 * i + 1]),
+                  static_cast<float>(forces[3 * i + 2])};
+    qfe::qtb_net_force_remove(sum, f);
+    for (int c = 0; c < 3; ++c) forces[3 * i + c] = f[c];
+  }
+  return OK;
+}
+
+/// energy tally of the bath (qfe::QTBEnergyTally) kept in the handle: sum_i F_i.v_i of
+/// forces[count][3] and velocities[count][3] added as the setup (setup = 1,
+/// half kick) or a full step; then energy_to_bath (energy given to the bath so far).
+/// Units: whatever consistent units the caller uses (force*velocity*dt = energy).
+QFE_API int qfe_qtb_bath_tally(qfe_qtb_bath *bath, int setup, int64_t count,
+                               const double *forces, const double *velocities, double dt,
+                               double *energy_to_bath)
+{
+  if (!bath || !energy_to_bath || (count > 0 && (!forces || !velocities)))
+    return fail(NULL_POINTER, "null pointer argument");
+  double power = 0.0;
+  for (int64_t i = 0; i < count; ++i)
+    power += qfe::QTBEnergyTally::power(forces + 3 * i, velocities + 3 * i);
+  if (setup)
+    bath->tally.setup(power, dt);
+  else
+    bath->tally.step(power, dt);
+  *energy_to_bath = qfe::QTBEnergyTally::energy_to_bath(bath->tally.work, bath->tally.onestep,
+                                                        dt);
+  return OK;
+}
+
+/// energy given to the bath so far, without tallying a step
+QFE_API int qfe_qtb_bath_energy_to_bath(const qfe_qtb_bath *bath, double dt, double *out)
+{
+  if (!bath || !out) return fail(NULL_POINTER, "null pointer argument");
+  *out = qfe::QTBEnergyTally::energy_to_bath(bath->tally.work, bath->tally.onestep, dt);
+  return OK;
 }
 
 /// filter taps H_j, j = 0..2N_f-1 (sqrt(energy) units)
@@ -293,6 +482,44 @@ QFE_API int qfe_qtb_bath_forces_slots(const qfe_qtb_bath *bath, int64_t count,
   });
 }
 
+/// one completed segment of adaptive QTB / the FDT diagnostic (qfe::qtb_finish_segment) on the
+/// caller's state arrays [ntypes][N_f+1] (gamma_r, cvv_sum, cvr_sum, cvv_ema, cvr_ema, cvv_last,
+/// cvr_last; updated in place), *nseg_measured (in/out), *fdt_scalar (out), *adapted (out: 1 when
+/// gamma_r changed); count[ntypes], sums[ntypes][2][N_f+1] as in qtb_noise.h
+QFE_API int qfe_qtb_finish_segment(const qfe_qtb_bath *bath, int adaptive, double rate, int skip,
+                                   double min_ratio, int scheme, int ntypes,
+                                   const double *type_masses, const int64_t *count,
+                                   const double *sums, double *gamma_r, double *cvv_sum,
+                                   double *cvr_sum, double *cvv_ema, double *cvr_ema,
+                                   double *cvv_last, double *cvr_last, int64_t *nseg_measured,
+                                   double *fdt_scalar, int *adapted)
+{
+  if (!bath || !type_masses || !count || !sums || !gamma_r || !cvv_sum || !cvr_sum ||
+      !cvv_ema || !cvr_ema || !cvv_last || !cvr_last || !nseg_measured || !fdt_scalar || !adapted)
+    return fail(NULL_POINTER, "null pointer argument");
+  if (ntypes < 1) return fail(INVALID_ARGUMENT, "ntypes must be >= 1");
+  return guarded([&] {
+    const size_t size = static_cast<size_t>(ntypes) * (bath->bath.parameters().n_f + 1);
+    double *arrays[7] = {gamma_r, cvv_sum, cvr_sum, cvv_ema, cvr_ema, cvv_last, cvr_last};
+    qfe::QTBAdaptState state;
+    std::vector<double> *vectors[7] = {&state.gamma_r, &state.cvv_sum, &state.cvr_sum,
+                                       &state.cvv_ema, &state.cvr_ema, &state.cvv_last,
+                                       &state.cvr_last};
+    for (int i = 0; i < 7; ++i) vectors[i]->assign(arrays[i], arrays[i] + size);
+    state.nseg_measured = *nseg_measured;
+    qfe::QTBAdaptParameters p;
+    p.rate = rate;
+    p.skip = skip;
+    p.min_ratio = min_ratio;
+    p.scheme = scheme;
+    *adapted = qfe::qtb_finish_segment(bath->bath, p, adaptive != 0, ntypes, type_masses, count,
+                                       sums, state) ? 1 : 0;
+    for (int i = 0; i < 7; ++i) std::copy(vectors[i]->begin(), vectors[i]->end(), arrays[i]);
+    *nseg_measured = state.nseg_measured;
+    *fdt_scalar = state.fdt_scalar;
+  });
+}
+
 /// one atom's segment spectra added into cvv[N_f+1], cvr[N_f+1] (see qtb_noise.h)
 QFE_API int qfe_qtb_segment_spectra(const float *v, const float *r, int n_f, double *cvv,
                                     double *cvr)
@@ -306,6 +533,12 @@ QFE_API int qfe_qtb_segment_spectra(const float *v, const float *r, int n_f, dou
 QFE_API double qfe_qtb_interval_average_gain(int k, int n_f, int alpha)
 {
   return qfe::qtb_interval_average_gain(k, n_f, alpha);
+}
+
+/// memory (segments) of the normalised scheme's moving average (kQTBAdaptMemory)
+QFE_API double qfe_qtb_adapt_memory(void)
+{
+  return qfe::kQTBAdaptMemory;
 }
 
 QFE_API int qfe_qtb_adapt_k_max(int n_f, int alpha)

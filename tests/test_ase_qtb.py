@@ -230,9 +230,9 @@ def test_missing_calculator():
 
 
 @pytest.mark.parametrize("temperature, match", [
-    (-5.0, r"temperature_K must be >= 0 K, got -5.0"),
-    ((100.0, -1.0), r"ramp end\) must be >= 0 K, got -1.0"),
-    (float("nan"), "temperature_K must be >= 0 K, got nan"),
+    (-5.0, r"temperature_K must be >= 0, got -5.0"),
+    ((100.0, -1.0), r"ramp end\) must be >= 0, got -1.0"),
+    (float("nan"), "temperature_K must be >= 0, got nan"),
     ((1, 2, 3), "pair"),
     (None, "temperature_K is required"),
 ])
@@ -263,14 +263,18 @@ def test_atoms_without_masses():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(timestep=-1.0), r"timestep must be a positive time .* got -1.0"),
-    (dict(damp=0.0), r"damp must be a positive time .* got 0.0"),
-    (dict(f_max=-3.0), r"f_max must be a positive frequency .* got -3.0"),
+    (dict(timestep=-1.0), r"timestep must be > 0, got -1.0"),
+    (dict(damp=0.0), r"damp must be > 0, got 0.0"),
+    (dict(f_max=-3.0), r"f_max must be > 0, got -3.0"),
     (dict(f_max=2.0 / units.fs), r"f_max = .* is above the Nyquist frequency"),
     (dict(n_f=0), r"n_f must be a positive integer, got 0"),
     (dict(n_f=2.5), r"n_f must be a positive integer, got 2.5"),
     (dict(seed=0), r"seed must be an integer in \[1, 4294967295\], got 0"),
     (dict(seed=2 ** 32), r"seed must be an integer .* got 4294967296"),
+    (dict(seed=2 ** 70), r"seed must be an integer .* got 1180591620717411303424"),
+    (dict(n_f=100001), r"n_f must be <= 100000, got 100001"),
+    (dict(n_f=3000, deconvolution=True), r"n_f must be <= 2048 with deconvolution, got 3000"),
+    (dict(damp="1"), r"damp must be > 0, got '1'"),
 ])
 def test_bad_bath_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -191,7 +191,7 @@ def test_ase_dynamics_matches_lammps_with_deconvolution():
 def test_bad_deconvolution_values():
     with pytest.raises(ValueError, match="deconvolution must be .* got 'maybe'"):
         QTBBath(deconvolution="maybe")
-    with pytest.raises(ValueError, match="deconvolution supports N_f <= 2048"):
+    with pytest.raises(ValueError, match=r"N_f must be <= 2048 with deconvolution \(got 3000\)"):
         QTBBath(n_f=3000, deconvolution=True)
     with pytest.raises(ValueError, match="kind must be"):
         broadening_matrix(10, 1.0, 1.0, "total")

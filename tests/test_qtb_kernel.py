@@ -197,3 +197,101 @@ def test_einstein_kinetic_energy_limits():
     assert spectrum.einstein_kinetic_energy(w, 0.0) == pytest.approx(HBAR * w / 4)
     T = 1e6
     assert spectrum.einstein_kinetic_energy(w, T) == pytest.approx(KB * T / 2, rel=1e-6)
+
+
+# --- the one set of defaults, limits and checks (shared by fix qtb and the ASE classes)
+
+def test_defaults_are_those_of_the_lammps_qtb_package():
+    """fix qtb's documented defaults (those of LAMMPS's QTB package, docs/fix_qtb.md) come from
+    the kernel, for Python too."""
+    from qfe.qtb.noise_kernel import defaults, limits
+
+    d = defaults()
+    assert (d["temperature"], d["damp"], d["f_max"], d["n_f"], d["seed"]) == \
+        (300.0, 1.0, 200.0, 100, 880302)
+    assert (d["zero"], d["deconvolution"], d["adapt_rate"], d["adapt_skip"], d["adapt_min"],
+            d["fdt_every"]) == (0, 0, 0.1, 5, 0.01, 10)
+    assert limits() == (100000, 2048)
+    bath = QTBBath()
+    assert (bath.damp, bath.f_max, bath.n_f, bath.seed, bath.temperature) == \
+        (1.0, 200.0, 100, 880302, 300.0)
+
+
+@pytest.mark.parametrize("change, name, requirement", [
+    (dict(temperature=-1.0), "temperature", "must be >= 0"),
+    (dict(temperature_stop=float("nan")), "temperature (ramp end)", "must be >= 0"),
+    (dict(damp=0.0), "damp", "must be > 0"),
+    (dict(f_max=float("inf")), "f_max", "must be > 0"),
+    (dict(n_f=0), "N_f", "must be a positive integer"),
+    (dict(n_f=100001), "N_f", "must be <= 100000"),
+    (dict(n_f=2049, deconvolution=1), "N_f", "must be <= 2048 with deconvolution"),
+    (dict(n_f=2 ** 40), "N_f", "must be <= 100000"),
+    (dict(seed=0), "seed", "must be an integer in [1, 4294967295]"),
+    (dict(seed=2 ** 32), "seed", "must be an integer in [1, 4294967295]"),
+    (dict(timestep=0.0), "timestep", "must be > 0"),
+    (dict(f_max=600.0), "nyquist", "must be at most the Nyquist frequency 1/(2 dt)"),
+    (dict(deconvolution=3), "deconvolution", "must be no, yes, kinetic or potential"),
+])
+def test_kernel_checks_name_the_parameter(change, name, requirement):
+    from qfe.qtb.noise_kernel import PARAMETERS, check_bath_parameters
+
+    p = dict(temperature=300.0, temperature_stop=300.0, damp=1.0, f_max=200.0, n_f=100,
+             seed=1, timestep=0.001, deconvolution=0, zero=0)
+    assert check_bath_parameters(**p) == (0, "")
+    assert check_bath_parameters(**{**p, **change}) == (PARAMETERS[name], requirement)
+
+
+def test_kernel_checks_adaptive_parameters():
+    from qfe.qtb.noise_kernel import PARAMETERS, adapt_scheme_code, check_adapt_parameters
+
+    assert check_adapt_parameters(0.1, 5, 0.01, 1, 10) == (0, "")
+    assert check_adapt_parameters(0.0, 5, 0.01, 1, 10) == (PARAMETERS["adapt_rate"],
+                                                           "must be > 0")
+    assert check_adapt_parameters(0.1, -1, 0.01, 1, 10)[0] == PARAMETERS["adapt_skip"]
+    assert check_adapt_parameters(0.1, 5, 1.5, 1, 10)[0] == PARAMETERS["adapt_min"]
+    assert check_adapt_parameters(0.1, 5, 0.01, 2, 10)[0] == PARAMETERS["adapt_scheme"]
+    assert check_adapt_parameters(0.1, 5, 0.01, 1, 0)[0] == PARAMETERS["fdt_every"]
+    assert (adapt_scheme_code("simple"), adapt_scheme_code("normalized")) == (0, 1)
+    with pytest.raises(ValueError, match="adapt_scheme must be simple or normalised"):
+        adapt_scheme_code("fast")
+
+
+def test_ramp_is_linear_over_the_run_and_steps_per_noise_interval():
+    """set_ramp_step: T(s) = T0 + (s' - b)/(e - b) (T1 - T0) at s' = the first step of the
+    noise interval of s (alpha = 5 here), clamped to the run."""
+    bath = QTBBath(temperature=100.0, temperature_stop=600.0, f_max=100.0, timestep=0.001,
+                   n_f=10)
+    assert bath.alpha == 5
+    begin, end = 1000, 1500
+    for step in (990, 1000, 1003, 1005, 1249, 1250, 1499, 1500, 1700):
+        bath.set_ramp_step(step, begin, end)
+        first = min(max(step // 5 * 5, begin), end)
+        assert bath.temperature == pytest.approx(100 + (first - begin) / 500 * 500, rel=1e-15)
+    bath.set_ramp_step(1200, 1200, 1200)           # empty run: the start temperature
+    assert bath.temperature == 100.0
+    flat = QTBBath(temperature=50.0, n_f=10)        # no ramp: unchanged
+    flat.set_ramp_step(10, 0, 100)
+    assert flat.temperature == 50.0
+
+
+def test_remove_net_force_and_tally():
+    from qfe.qtb.noise_kernel import remove_net_force
+
+    rng = np.random.default_rng(3)
+    f = (rng.normal(size=(7, 3)) + 0.25).astype(np.float32).astype(np.float64)
+    z = remove_net_force(f)
+    assert np.array_equal(z, (f - f.mean(axis=0)).astype(np.float32))
+    assert np.all(np.abs(z.sum(axis=0)) < 7 * 1e-7)
+    # tally of velocity Verlet: half the first step's power, then full steps; the energy given
+    # to the bath at a full step holds back half of the last step
+    bath = QTBBath(n_f=10)
+    v = [rng.normal(size=(7, 3)) for _ in range(3)]
+    dt = 0.002
+    p = [float(np.sum(f * vi)) for vi in v]
+    e0 = bath.tally(f, v[0], dt, setup=True)
+    e1 = bath.tally(f, v[1], dt)
+    e2 = bath.tally(f, v[2], dt)
+    assert e0 == pytest.approx(-(0.5 * p[0] * dt - 0.5 * p[0] * dt), abs=1e-15)
+    assert e1 == pytest.approx(-((0.5 * p[0] + p[1]) * dt - 0.5 * p[1] * dt), rel=1e-13)
+    assert e2 == pytest.approx(-((0.5 * p[0] + p[1] + p[2]) * dt - 0.5 * p[2] * dt), rel=1e-13)
+    assert bath.energy_to_bath(dt) == e2

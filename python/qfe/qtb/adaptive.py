@@ -5,9 +5,10 @@ Per atom and noise interval n (segment s = n // 2N_f, position j = n - 2N_f s) i
 random force (at force evaluation) and the full-step velocity averaged over the alpha steps of
 the interval (at the end of each MD step).  When the first force of segment s is computed,
 segment s - 1 is processed: per-atom spectra (kernel ``qtb_segment_spectra``), summed per atom
-type in fixed point exactly as the fix sums them over MPI ranks, normalised to spectral
-densities per degree of freedom, corrected for the interval average, accumulated, and
-(``adaptive``, after ``skip`` segments) passed to the kernel's ``qtb_adapt_gamma``.
+type in fixed point exactly as the fix sums them over MPI ranks, then handed to the kernel's
+``qtb_finish_segment`` (the fix's code: normalisation to spectral densities per degree of
+freedom, interval-average correction, averages, Delta_FDT and, with ``adaptive`` after ``skip``
+segments, the gamma_r step).
 
 Units are the kernel's (LAMMPS metal: ps, A/ps, eV, amu).
 """
@@ -15,22 +16,30 @@ Units are the kernel's (LAMMPS metal: ps, A/ps, eV, amu).
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 
 from qfe.qtb.noise_kernel import (
+    PARAMETERS,
     QTBBath,
-    adapt_gamma,
-    adapt_k_max,
-    interval_average_gain,
+    adapt_scheme_code,
+    check_adapt_parameters,
+    defaults,
+    finish_segment,
+    requirement,
     segment_spectra,
 )
 
 __all__ = ["AdaptiveSpectra", "SCHEMES"]
 
-SCHEMES = ("simple", "normalised")
+SCHEMES = ("simple", "normalised")      # by kernel code (QTBAdaptScheme)
 _NO_SEGMENT = -(2 ** 31)
-ADAPT_MEMORY = 10.0      # kQTBAdaptMemory of the kernel (segments)
+
+
+def _bad(name, why, value) -> ValueError:
+    shown = "adapt_min (lower bound of gamma_r/gamma)" if name == "adapt_min" else name
+    return ValueError(f"{shown} {why}, got {value!r}")
 
 
 def _llround(x: np.ndarray) -> np.ndarray:
@@ -51,29 +60,34 @@ class AdaptiveSpectra:
     """
 
     def __init__(self, kernel: QTBBath, types, type_masses, adaptive: bool = True,
-                 rate: float = 0.1, skip: int = 5, min_ratio: float = 0.01,
-                 scheme: str = "normalised", fdt_file=None, fdt_every: int = 10):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) \
-                or not math.isfinite(rate) or rate <= 0:
-            raise ValueError(f"adapt_rate must be > 0, got {rate!r}")
-        if isinstance(skip, bool) or not isinstance(skip, (int, np.integer)) or skip < 0:
-            raise ValueError(f"adapt_skip must be an integer >= 0, got {skip!r}")
-        if isinstance(min_ratio, bool) or not isinstance(min_ratio, (int, float)) \
-                or not 0 < min_ratio <= 1:
-            raise ValueError(f"adapt_min (lower bound of gamma_r/gamma) must be in (0, 1], got "
-                             f"{min_ratio!r}")
-        if scheme not in SCHEMES and scheme != "normalized":
-            raise ValueError(f"adapt_scheme must be 'simple' or 'normalised', got {scheme!r}")
-        if isinstance(fdt_every, bool) or not isinstance(fdt_every, (int, np.integer)) \
-                or fdt_every < 1:
-            raise ValueError(f"fdt_every must be a positive integer, got {fdt_every!r}")
+                 rate: float | None = None, skip: int | None = None,
+                 min_ratio: float | None = None, scheme: str | None = None, fdt_file=None,
+                 fdt_every: int | None = None):
+        # defaults and checks are the kernel's (fix qtb's); here only Python types
+        d = defaults()
+        rate = d["adapt_rate"] if rate is None else rate
+        skip = d["adapt_skip"] if skip is None else skip
+        min_ratio = d["adapt_min"] if min_ratio is None else min_ratio
+        fdt_every = d["fdt_every"] if fdt_every is None else fdt_every
+        code = d["adapt_scheme"] if scheme is None else adapt_scheme_code(scheme)
+        given = {"adapt_rate": rate, "adapt_skip": skip, "adapt_min": min_ratio,
+                 "fdt_every": fdt_every}
+        for name, value in given.items():
+            integer = name in ("adapt_skip", "fdt_every")
+            if isinstance(value, bool) or not isinstance(
+                    value, (Integral if integer else Real)):
+                raise _bad(name, requirement(PARAMETERS[name]), value)
+        bad, why = check_adapt_parameters(rate, skip, min_ratio, code, fdt_every)
+        if bad:
+            name = next(k for k, v in PARAMETERS.items() if v == bad)
+            raise _bad(name, why, given.get(name, scheme))
         self.kernel = kernel
         self.types = np.asarray(types, dtype=np.intc)
         self.type_masses = np.asarray(type_masses, dtype=np.float64)
         self.ntypes = self.type_masses.size
         self.adaptive = bool(adaptive)
         self.rate, self.skip, self.min_ratio = float(rate), int(skip), float(min_ratio)
-        self.scheme = "simple" if scheme == "simple" else "normalised"
+        self.scheme = SCHEMES[code]
         self.fdt_file, self.fdt_every = fdt_file, int(fdt_every)
         n = self.types.size
         nf = kernel.n_f
@@ -85,6 +99,8 @@ class AdaptiveSpectra:
         self.cvr_sum = np.zeros((self.ntypes, m))
         self.cvv_ema = np.zeros((self.ntypes, m))
         self.cvr_ema = np.zeros((self.ntypes, m))
+        self.cvv_last = np.zeros((self.ntypes, m))
+        self.cvr_last = np.zeros((self.ntypes, m))
         self.nseg_measured = 0
         self.last_segment = -1
         self.fdt_scalar = 0.0
@@ -174,49 +190,26 @@ class AdaptiveSpectra:
                 if gmax > 0:
                     _, e = math.frexp(gmax * float(counts[t]))
                     unit[t, q] = math.ldexp(1.0, e - 61)
-        h = kernel.noise_interval
-        self.nseg_measured += 1
-        adapt_now = self.adaptive and self.nseg_measured > self.skip
-        w = kernel.spectrum()[0]
-        theta = kernel.spectrum()[1]
-        gains = np.array([interval_average_gain(k, nf, kernel.alpha) for k in range(m)])
-        kmax = adapt_k_max(nf, kernel.alpha)
-        beta = max(1.0 / float(self.nseg_measured), 1.0 / ADAPT_MEMORY)
-        num = den = 0.0
+        # the kernel's bookkeeping (fix qtb's): normalisation, averages, Delta_FDT, adaptation
+        sums = np.zeros((self.ntypes, 2, m))
         for t in range(self.ntypes):
             if counts[t] == 0:
                 continue
             sel = self.types[who] == t
-            isum = [np.sum(_llround(spec[sel, q] / unit[t, q]), axis=0) if unit[t, q] > 0
-                    else np.zeros(m, dtype=np.int64) for q in range(2)]
-            norm = h / (float(L) * 3.0 * float(counts[t]))
-            cvv_last = isum[0].astype(np.float64) * unit[t, 0] * norm / gains
-            cvr_last = isum[1].astype(np.float64) * unit[t, 1] * norm
-            self.cvv_sum[t] += cvv_last
-            self.cvr_sum[t] += cvr_last
-            self.cvv_ema[t] += beta * (cvv_last - self.cvv_ema[t])
-            self.cvr_ema[t] += beta * (cvr_last - self.cvr_ema[t])
-            inv = 1.0 / float(self.nseg_measured)
-            cvv, cvr = self.cvv_sum[t] * inv, self.cvr_sum[t] * inv
-            mass = self.type_masses[t]
-            _, delta, _ = adapt_gamma(self.gamma_r[t], cvv, cvr, mass, self.gamma, theta, 0.0,
-                                      self.min_ratio, self.scheme, kernel.units, k_max=kmax)
-            for k in range(kmax + 1):       # in the fix's order
-                num += abs(delta[k])
-                den += kernel.units.mvv2e * mass * self.gamma_r[t, k] * cvv[k]
-            if adapt_now:
-                if self.scheme == "simple":
-                    cvv, cvr = cvv_last, cvr_last
-                else:
-                    cvv, cvr = self.cvv_ema[t], self.cvr_ema[t]
-                self.gamma_r[t], _, _ = adapt_gamma(self.gamma_r[t], cvv, cvr, mass, self.gamma,
-                                                    theta, self.rate, self.min_ratio,
-                                                    self.scheme, kernel.units, k_max=kmax)
-        self.fdt_scalar = num / den if den > 0 else 0.0
-        if adapt_now:
+            for q in range(2):
+                if unit[t, q] > 0:
+                    sums[t, q] = np.sum(_llround(spec[sel, q] / unit[t, q]), axis=0).astype(
+                        np.float64) * unit[t, q]
+        state = (self.gamma_r, self.cvv_sum, self.cvr_sum, self.cvv_ema, self.cvr_ema,
+                 self.cvv_last, self.cvr_last)
+        self.nseg_measured, self.fdt_scalar, adapted = finish_segment(
+            kernel, self.adaptive, self.rate, self.skip, self.min_ratio,
+            adapt_scheme_code(self.scheme), self.type_masses, counts, sums, state,
+            self.nseg_measured)
+        if adapted:
             self._apply()
         if self.fdt_file is not None and self.nseg_measured % self.fdt_every == 0:
-            self._write(segment, w)
+            self._write(segment, kernel.spectrum()[0])
 
     def delta_fdt(self, t: int = 0) -> np.ndarray:
         """Delta_FDT(w_k) (eV) of type t from the spectra averaged so far."""

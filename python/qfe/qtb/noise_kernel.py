@@ -32,11 +32,30 @@ __all__ = [
     "segment_spectra",
     "interval_average_gain",
     "adapt_k_max",
+    "adapt_memory",
     "adapt_gamma",
+    "PARAMETERS",
+    "defaults",
+    "limits",
+    "requirement",
+    "check_bath_parameters",
+    "check_adapt_parameters",
+    "deconvolution_code",
+    "adapt_scheme_code",
+    "remove_net_force",
+    "finish_segment",
 ]
 
 #: values of the ``deconvolution`` option (fix qtb keyword values) -> kernel codes
 DECONVOLUTION = {"no": 0, "yes": 1, "kinetic": 1, "potential": 2}
+
+#: the kernel's parameter ids (qfe::QTBParameterId, as the checks report them) by kernel name;
+#: verified against the library when it is loaded
+PARAMETERS = {"temperature": 1, "temperature (ramp end)": 2, "damp": 3, "f_max": 4, "N_f": 5,
+              "seed": 6, "timestep": 7, "nyquist": 8, "deconvolution": 9, "zero": 10,
+              "adapt_rate": 11, "adapt_skip": 12, "adapt_min": 13, "adapt_scheme": 14,
+              "fdt_every": 15}
+_INT64 = (-2 ** 63, 2 ** 63 - 1)
 
 _LIB = None
 _c_double_p = ctypes.POINTER(ctypes.c_double)
@@ -97,6 +116,12 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
                                                ctypes.c_double, ctypes.c_int, ctypes.c_int,
                                                _c_double_p, _c_double_p, _c_double_p]),
         "qfe_qtb_adapt_k_max": (ctypes.c_int, [ctypes.c_int, ctypes.c_int]),
+        "qfe_qtb_adapt_memory": (ctypes.c_double, []),
+        "qfe_qtb_finish_segment": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_double,
+                                                  ctypes.c_int, ctypes.c_double, ctypes.c_int,
+                                                  ctypes.c_int, _c_double_p, _c_int64_p,
+                                                  _c_double_p] + [_c_double_p] * 7
+                                   + [_c_int64_p, _c_double_p, _c_int_p]),
         "qfe_qtb_bath_destroy": (None, [ctypes.c_void_p]),
         "qfe_qtb_bath_sizes": (ctypes.c_int, [ctypes.c_void_p, _c_int_p, _c_int_p, _c_int_p]),
         "qfe_qtb_bath_times": (ctypes.c_int, [ctypes.c_void_p, _c_double_p, _c_double_p,
@@ -107,13 +132,40 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
         "qfe_qtb_bath_forces": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64, _c_int64_p,
                                                _c_double_p, _c_double_p, ctypes.c_int64,
                                                _c_float_p, _c_int64_p, _c_double_p]),
+        "qfe_qtb_defaults": (ctypes.c_int, [_c_double_p]),
+        "qfe_qtb_limits": (ctypes.c_int, [_c_int_p, _c_int_p]),
+        "qfe_qtb_requirement": (ctypes.c_char_p, [ctypes.c_int]),
+        "qfe_qtb_parameter_name": (ctypes.c_char_p, [ctypes.c_int]),
+        "qfe_qtb_parse_deconvolution": (ctypes.c_int, [ctypes.c_char_p]),
+        "qfe_qtb_parse_adapt_scheme": (ctypes.c_int, [ctypes.c_char_p]),
+        "qfe_qtb_check": (ctypes.c_int, [ctypes.c_double, ctypes.c_double, ctypes.c_double,
+                                         ctypes.c_double, ctypes.c_int64, ctypes.c_int64,
+                                         ctypes.c_double, ctypes.c_int, ctypes.c_int, _c_int_p]),
+        "qfe_qtb_check_adapt": (ctypes.c_int, [ctypes.c_double, ctypes.c_int64, ctypes.c_double,
+                                               ctypes.c_int, ctypes.c_int64, _c_int_p]),
+        "qfe_qtb_bath_create3": (ctypes.c_int, [ctypes.c_double, ctypes.c_double,
+                                                ctypes.c_double, ctypes.c_double, ctypes.c_int,
+                                                ctypes.c_int64, ctypes.c_double, ctypes.c_int,
+                                                _c_double_p, ctypes.POINTER(ctypes.c_void_p)]),
+        "qfe_qtb_bath_set_ramp_step": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64,
+                                                      ctypes.c_int64, ctypes.c_int64]),
+        "qfe_qtb_remove_net_force": (ctypes.c_int, [ctypes.c_int64, _c_double_p]),
+        "qfe_qtb_bath_tally": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int64,
+                                              _c_double_p, _c_double_p, ctypes.c_double,
+                                              _c_double_p]),
+        "qfe_qtb_bath_energy_to_bath": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_double,
+                                                       _c_double_p]),
     }
     for name, (restype, argtypes) in sig.items():
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
-    if lib.qfe_qtb_abi_version() != 3:
+    if lib.qfe_qtb_abi_version() != 4:
         raise QTBKernelError(f"{path}: unexpected ABI version {lib.qfe_qtb_abi_version()}")
+    for name, pid in PARAMETERS.items():
+        kernel_name = lib.qfe_qtb_parameter_name(pid).decode()
+        if kernel_name != ("f_max" if name == "nyquist" else name):
+            raise QTBKernelError(f"{path}: parameter {pid} is {kernel_name!r}, not {name!r}")
     if path == os.path.join(plugin_dir(), NOISE_LIBRARY_FILENAME):
         _LIB = lib
     return lib
@@ -173,17 +225,102 @@ def normals(seed: int, tag: int, first: int, count: int) -> np.ndarray:
     return out
 
 
+def _int64(value) -> int:
+    """An integer clamped to int64 (out-of-range values still fail the kernel's range check)."""
+    return min(max(int(value), _INT64[0]), _INT64[1])
+
+
+def defaults() -> dict:
+    """The kernel's parameter defaults (those of fix qtb, LAMMPS units: K, ps, THz): keys
+    temperature, damp, f_max, n_f, seed, timestep, deconvolution, zero, adapt_rate, adapt_skip,
+    adapt_min, adapt_scheme, fdt_every."""
+    lib = load_library()
+    out = np.zeros(13)
+    _check(lib, lib.qfe_qtb_defaults(_ptr(out, ctypes.c_double)))
+    keys = ("temperature", "damp", "f_max", "n_f", "seed", "timestep", "deconvolution", "zero",
+            "adapt_rate", "adapt_skip", "adapt_min", "adapt_scheme", "fdt_every")
+    ints = {"n_f", "seed", "deconvolution", "zero", "adapt_skip", "adapt_scheme", "fdt_every"}
+    return {k: int(v) if k in ints else float(v) for k, v in zip(keys, out)}
+
+
+def limits() -> tuple[int, int]:
+    """(largest N_f, largest N_f with deconvolution) accepted by the kernel."""
+    lib = load_library()
+    a, b = ctypes.c_int(), ctypes.c_int()
+    _check(lib, lib.qfe_qtb_limits(ctypes.byref(a), ctypes.byref(b)))
+    return a.value, b.value
+
+
+def requirement(parameter: int) -> str:
+    """What parameter `parameter` (a :data:`PARAMETERS` id) must satisfy, e.g. 'must be > 0'."""
+    return load_library().qfe_qtb_requirement(int(parameter)).decode()
+
+
+def _checked(lib, status: int, bad: ctypes.c_int) -> tuple[int, str]:
+    if status == 0:
+        return 0, ""
+    if status != 1:
+        _check(lib, status)
+    return bad.value, lib.qfe_qtb_last_error().decode()
+
+
+def check_bath_parameters(temperature, temperature_stop, damp, f_max, n_f, seed, timestep,
+                          deconvolution=0, zero=0) -> tuple[int, str]:
+    """The kernel's checks of the bath parameters (kernel units): (0, '') when valid, else the
+    :data:`PARAMETERS` id of the first bad one and its requirement ('must be > 0', ...)."""
+    lib = load_library()
+    bad = ctypes.c_int()
+    return _checked(lib, lib.qfe_qtb_check(
+        float(temperature), float(temperature_stop), float(damp), float(f_max), _int64(n_f),
+        _int64(seed), float(timestep), int(deconvolution), int(zero), ctypes.byref(bad)), bad)
+
+
+def check_adapt_parameters(rate, skip, min_ratio, scheme: int, fdt_every) -> tuple[int, str]:
+    """The kernel's checks of the adaptive-QTB parameters, reported as
+    :func:`check_bath_parameters`."""
+    lib = load_library()
+    bad = ctypes.c_int()
+    return _checked(lib, lib.qfe_qtb_check_adapt(float(rate), _int64(skip), float(min_ratio),
+                                                 int(scheme), _int64(fdt_every),
+                                                 ctypes.byref(bad)), bad)
+
+
 def deconvolution_code(value) -> int:
-    """Kernel code of a ``deconvolution`` setting: False/'no' -> 0, True/'yes'/'kinetic' -> 1,
-    'potential' -> 2; ValueError naming anything else."""
+    """Kernel code of a ``deconvolution`` setting: False/None/'no' -> 0, True/'yes'/'kinetic'
+    -> 1, 'potential' -> 2 (the kernel parses the words); ValueError naming anything else."""
     if value is False or value is None:
         return 0
     if value is True:
         return 1
-    if isinstance(value, str) and value in DECONVOLUTION:
-        return DECONVOLUTION[value]
-    raise ValueError(f"deconvolution must be False/'no', True/'yes'/'kinetic' or 'potential', "
-                     f"got {value!r}")
+    code = load_library().qfe_qtb_parse_deconvolution(value.encode()) \
+        if isinstance(value, str) else -1
+    if code < 0:
+        raise ValueError(f"deconvolution {requirement(PARAMETERS['deconvolution'])} (or "
+                         f"False/True), got {value!r}")
+    return code
+
+
+def adapt_scheme_code(value) -> int:
+    """Kernel code of an adaptation scheme ('simple', 'normalised'/'normalized'); ValueError
+    naming anything else."""
+    code = load_library().qfe_qtb_parse_adapt_scheme(value.encode()) \
+        if isinstance(value, str) else -1
+    if code < 0:
+        raise ValueError(f"adapt_scheme {requirement(PARAMETERS['adapt_scheme'])}, got "
+                         f"{value!r}")
+    return code
+
+
+def remove_net_force(forces) -> np.ndarray:
+    """fix qtb ``zero yes`` (the kernel's): forces (n, 3) minus their mean, rounded to float32
+    as the fix stores them (the input holds float32 values, as :meth:`QTBBath.forces` returns)."""
+    lib = load_library()
+    f = np.array(forces, dtype=np.float64, order="C")
+    n = f.shape[0] if f.ndim == 2 else 0
+    if f.ndim != 2 or f.shape[1] != 3:
+        raise ValueError(f"forces must have shape (n, 3), got {f.shape}")
+    _check(lib, lib.qfe_qtb_remove_net_force(n, _ptr(f, ctypes.c_double)))
+    return f
 
 
 def broadening_matrix(n: int, dw: float, gamma: float, kind: str = "kinetic", alpha: int = 1,
@@ -224,6 +361,40 @@ def adapt_k_max(n_f: int, alpha: int) -> int:
     return int(load_library().qfe_qtb_adapt_k_max(int(n_f), int(alpha)))
 
 
+def adapt_memory() -> float:
+    """Memory (segments) of the normalised scheme's moving average of the spectra
+    (kQTBAdaptMemory): C <- C + beta (C_segment - C), beta = max(1/n, 1/memory)."""
+    return float(load_library().qfe_qtb_adapt_memory())
+
+
+def finish_segment(bath, adaptive: bool, rate: float, skip: int, min_ratio: float,
+                   scheme: int, type_masses, counts, sums, state, nseg_measured: int):
+    """One completed segment of adaptive QTB / the FDT diagnostic (kernel
+    ``qtb_finish_segment``, what fix qtb runs after its exact sums over atoms): counts (ntypes,)
+    atoms per type, sums (ntypes, 2, N_f+1) their summed C_vv and Re C_vR; state = (gamma_r,
+    cvv_sum, cvr_sum, cvv_ema, cvr_ema, cvv_last, cvr_last), C-contiguous float64 arrays
+    (ntypes, N_f+1) updated in place.  Returns (nseg_measured, fdt_scalar, adapted)."""
+    lib = load_library()
+    masses = np.ascontiguousarray(type_masses, dtype=np.float64)
+    ntypes = masses.size
+    cnt = np.ascontiguousarray(counts, dtype=np.int64)
+    sm = np.ascontiguousarray(sums, dtype=np.float64)
+    shape = (ntypes, bath.n_f + 1)
+    if cnt.shape != (ntypes,) or sm.shape != (ntypes, 2, bath.n_f + 1):
+        raise ValueError(f"counts must have shape ({ntypes},) and sums {(ntypes, 2) + shape[1:]}")
+    for a in state:
+        if a.shape != shape or a.dtype != np.float64 or not a.flags.c_contiguous:
+            raise ValueError(f"state arrays must be C-contiguous float64 of shape {shape}")
+    n = ctypes.c_int64(int(nseg_measured))
+    scalar, adapted = ctypes.c_double(), ctypes.c_int()
+    _check(lib, lib.qfe_qtb_finish_segment(
+        bath._handle, int(bool(adaptive)), float(rate), int(skip), float(min_ratio), int(scheme),
+        ntypes, _ptr(masses, ctypes.c_double), _ptr(cnt, ctypes.c_int64),
+        _ptr(sm, ctypes.c_double), *[_ptr(a, ctypes.c_double) for a in state], ctypes.byref(n),
+        ctypes.byref(scalar), ctypes.byref(adapted)))
+    return n.value, scalar.value, bool(adapted.value)
+
+
 def interval_average_gain(k: int, n_f: int, alpha: int) -> float:
     """|D(w_k)|^2 of averaging the velocity over the alpha steps of a noise interval."""
     return float(load_library().qfe_qtb_interval_average_gain(int(k), int(n_f), int(alpha)))
@@ -237,9 +408,7 @@ def adapt_gamma(gamma_r, cvv, cvr, mass: float, gamma: float, theta, rate: float
     scheme 'simple' or 'normalised'; only bins k <= k_max (>= 0) are adapted and summed.
     Units: those of the kernel (LAMMPS metal by default)."""
     lib = load_library()
-    code = {"simple": 0, "normalised": 1, "normalized": 1}.get(scheme)
-    if code is None:
-        raise ValueError(f"scheme must be 'simple' or 'normalised', got {scheme!r}")
+    code = adapt_scheme_code(scheme)
     g = np.array(gamma_r, dtype=np.float64)
     cv = np.ascontiguousarray(cvv, dtype=np.float64)
     cr = np.ascontiguousarray(cvr, dtype=np.float64)
@@ -264,7 +433,12 @@ class QTBBath:
 
     Parameters (LAMMPS ``fix qtb`` keywords and units)
     ----------
+    Every parameter left at None takes the kernel's default (:func:`defaults`: those of
+    fix qtb); the kernel checks them all (ValueError with its message).
+
     temperature : target quantum temperature (K), >= 0
+    temperature_stop : end of a temperature ramp (K; default: no ramp), see
+        :meth:`set_ramp_step`
     damp : 1/gamma (time units, ps in metal), > 0
     f_max : upper cutoff frequency (1/time units, THz in metal), <= 1/(2 timestep)
     n_f : frequency grid size N_f (the filter has 2 N_f taps)
@@ -285,11 +459,20 @@ class QTBBath:
     per-type masses, the atom IDs LAMMPS's tags.
     """
 
-    def __init__(self, temperature: float = 300.0, damp: float = 1.0, f_max: float = 200.0,
-                 n_f: int = 100, seed: int = 880302, timestep: float = 0.001,
-                 units: UnitConstants | None = None, deconvolution=False):
+    def __init__(self, temperature: float | None = None, damp: float | None = None,
+                 f_max: float | None = None, n_f: int | None = None, seed: int | None = None,
+                 timestep: float | None = None, units: UnitConstants | None = None,
+                 deconvolution=False, temperature_stop: float | None = None):
         self._lib = load_library()
         self.units = units or lammps_metal_units()
+        d = defaults()
+        temperature = d["temperature"] if temperature is None else temperature
+        temperature_stop = temperature if temperature_stop is None else temperature_stop
+        damp = d["damp"] if damp is None else damp
+        f_max = d["f_max"] if f_max is None else f_max
+        n_f = d["n_f"] if n_f is None else n_f
+        seed = d["seed"] if seed is None else seed
+        timestep = d["timestep"] if timestep is None else timestep
         if isinstance(n_f, float) and not float(n_f).is_integer():
             raise ValueError(f"n_f must be an integer (got {n_f})")
         if isinstance(seed, float) and not float(seed).is_integer():
@@ -297,8 +480,9 @@ class QTBBath:
         handle = ctypes.c_void_p()
         u = self.units.as_array()
         self.deconvolution = deconvolution_code(deconvolution)
-        _check(self._lib, self._lib.qfe_qtb_bath_create2(
-            float(temperature), float(damp), float(f_max), int(n_f), int(seed), float(timestep),
+        _check(self._lib, self._lib.qfe_qtb_bath_create3(
+            float(temperature), float(temperature_stop), float(damp), float(f_max),
+            max(min(int(n_f), 2 ** 31 - 1), -2 ** 31), _int64(seed), float(timestep),
             self.deconvolution, _ptr(u, ctypes.c_double), ctypes.byref(handle)))
         self._handle = handle
         self.damp = float(damp)
@@ -306,6 +490,8 @@ class QTBBath:
         self.n_f = int(n_f)
         self.seed = int(seed)
         self.timestep = float(timestep)
+        self.temperature_start = float(temperature)
+        self.temperature_stop = float(temperature_stop)
         a, L, fpa = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
         _check(self._lib, self._lib.qfe_qtb_bath_sizes(handle, ctypes.byref(a), ctypes.byref(L),
                                                       ctypes.byref(fpa)))
@@ -344,6 +530,36 @@ class QTBBath:
     @temperature.setter
     def temperature(self, value: float) -> None:
         _check(self._lib, self._lib.qfe_qtb_bath_set_temperature(self._handle, float(value)))
+
+    def set_ramp_step(self, step: int, run_begin: int, run_end: int) -> None:
+        """Temperature ramp (the kernel's, as fix qtb): target of the noise interval containing
+        MD step `step` of a run from step run_begin to run_end, linear from the start to the
+        stop temperature (without a ramp: the start temperature)."""
+        _check(self._lib, self._lib.qfe_qtb_bath_set_ramp_step(self._handle, int(step),
+                                                              int(run_begin), int(run_end)))
+
+    def tally(self, forces, velocities, dt: float, setup: bool = False) -> float:
+        """Energy tally of the bath (the kernel's, as fix qtb): add sum F.v of forces (n, 3) and
+        velocities (n, 3) as the first force of a run (``setup``: half kick) or a full step of
+        length dt; returns the energy given to the bath so far.  Any consistent units
+        (force * velocity * dt = energy)."""
+        f = np.ascontiguousarray(forces, dtype=np.float64)
+        v = np.ascontiguousarray(velocities, dtype=np.float64)
+        if f.shape != v.shape or f.ndim != 2 or f.shape[1] != 3:
+            raise ValueError(f"forces and velocities must have one shape (n, 3), got {f.shape} "
+                             f"and {v.shape}")
+        out = ctypes.c_double()
+        _check(self._lib, self._lib.qfe_qtb_bath_tally(
+            self._handle, int(bool(setup)), f.shape[0], _ptr(f, ctypes.c_double),
+            _ptr(v, ctypes.c_double), float(dt), ctypes.byref(out)))
+        return out.value
+
+    def energy_to_bath(self, dt: float) -> float:
+        """Energy given to the bath so far (see :meth:`tally`; dt of the last step)."""
+        out = ctypes.c_double()
+        _check(self._lib, self._lib.qfe_qtb_bath_energy_to_bath(self._handle, float(dt),
+                                                               ctypes.byref(out)))
+        return out.value
 
     @property
     def taps(self) -> np.ndarray:
