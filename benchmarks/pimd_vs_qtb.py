@@ -1,0 +1,297 @@
+"""bcc Li with qfe's default DeePMD model: QTB and adaptive QTB vs converged path-integral MD.
+
+Issue 16's check: kinetic energy per atom and the first peak of the RDF (position, height) of
+plain QTB (`fix qtb`), adaptive QTB (`fix qtb ... adaptive yes deconvolution yes`) and PIMD
+(`fix pimd/langevin`, centroid-virial kinetic energy f_ID[7], P = 4, 8, 16 beads to show
+convergence) on the same 54-atom 3x3x3 bcc cell at the model's static lattice parameter, NVT,
+300 K.  Also the wall time each method needs for the same kinetic-energy error bar.
+(The PIMD machinery itself is checked on an Einstein crystal in tests/test_pimd_harmonic.py.)
+
+Every job stays under 10 minutes on this (shared, 2-core) machine; the adaptive QTB run is two
+jobs joined by a restart file (adaptation, then production from the adapted spectrum).
+
+    python benchmarks/pimd_vs_qtb.py all                 # every job, then the table
+    python benchmarks/pimd_vs_qtb.py run pimd8 qtb       # some jobs
+    python benchmarks/pimd_vs_qtb.py table               # analyse what is in --workdir
+
+The table goes to stdout and benchmarks/results/pimd_vs_qtb.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qfe import units
+from qfe.analysis.thermo import block_average
+from qfe.lammps import lammps_environment, lmp_executable
+from qfe.pimd import PIMD_FIX_LINE, run_pimd_deck, thermo_column
+from qfe.potentials.default import DATA_DIR, default_lithium_model
+
+HERE = Path(__file__).resolve().parent
+RESULT = HERE / "results" / "pimd_vs_qtb.txt"
+
+TEMP = 300.0
+DT = 0.001                 # ps, all methods
+RDF_RMAX, RDF_BINS = 5.0, 125   # cutoff + skin (2 A) must stay inside the ghost range 7.2 A
+EVERY = 10                 # thermo / sample interval (steps)
+# QTB: damp 0.2 ps, f_max 30 THz (3x the highest Li phonon), N_f 50 (segment 2 N_f h = 1.6 ps)
+QTB_ARGS = f"temp {TEMP} damp 0.2 f_max 30 N_f 50"
+# run lengths (steps): (equilibration, production)
+JOBS = {
+    "pimd4": dict(kind="pimd", beads=4, equil=300, prod=2700),
+    "pimd8": dict(kind="pimd", beads=8, equil=300, prod=1500),
+    "pimd16": dict(kind="pimd", beads=16, equil=200, prod=600),
+    "qtb": dict(kind="qtb", extra="", equil=5000, prod=30000),
+    "adqtb1": dict(kind="qtb", extra="deconvolution yes adaptive yes", equil=0, prod=30000,
+                   write_restart=True),
+    "adqtb2": dict(kind="qtb", extra="deconvolution yes adaptive yes", equil=0, prod=30000,
+                   read_restart="adqtb1"),
+}
+
+
+def lattice_parameter() -> float:
+    """bcc lattice parameter (A) at the minimum of the default model's static E(V) (parabola
+    through the 5 points of report.json nearest the minimum)."""
+    rep = json.loads((DATA_DIR / "report.json").read_text())["static_energies"]
+    v = np.asarray(rep["volumes_A3_per_atom"], float)
+    e = np.asarray(rep["bcc"]["model_eV_per_atom"], float)
+    i = int(np.clip(np.argmin(e), 2, len(e) - 3))
+    c = np.polyfit(v[i - 2:i + 3], e[i - 2:i + 3], 2)
+    return float((2.0 * (-c[1] / (2.0 * c[0]))) ** (1.0 / 3.0))
+
+
+def _box(a: float, model: Path) -> str:
+    return f"""units metal
+atom_style atomic
+atom_modify map yes
+boundary p p p
+lattice bcc {a:.6f}
+region box block 0 3 0 3 0 3
+create_box 1 box
+create_atoms 1 box
+mass 1 {units.MASS_LI}
+pair_style deepmd {model}
+pair_coeff * *
+timestep {DT}
+"""
+
+
+def _rdf_lines(start: int, prod: int, tag: str) -> str:
+    """RDF averaged over the production run (steps start+EVERY .. start+prod): Nfreq = the
+    absolute last step, so the one output window is exactly the production run."""
+    return (f"compute rdf all rdf {RDF_BINS} cutoff {RDF_RMAX}\n"
+            f"fix rdf all ave/time {EVERY} {prod // EVERY} {start + prod} c_rdf[*] "
+            f"file rdf{tag}.txt mode vector\n")
+
+
+def pimd_deck(a, model, beads, equil, prod) -> str:
+    fix = PIMD_FIX_LINE.format(temp=TEMP, seed="91${ibead}", tau=0.1)
+    return ("variable ibead uloop 64 pad\n" + _box(a, model)
+            + f"velocity all create {TEMP} 4928${{ibead}} dist gaussian\n{fix}\n"
+            "thermo_style custom step pe f_pimd[7]\nthermo_modify format float %.10g\n"
+            f"thermo {EVERY}\nrun {equil}\n" + _rdf_lines(equil, prod, ".${ibead}")
+            + f"run {prod}\n")
+
+
+def qtb_deck(a, model, extra, equil, prod, write_restart=False, read_restart=None) -> str:
+    qtb = f"fix q all qtb {QTB_ARGS} seed 1234 {extra}".strip()
+    if read_restart:
+        head = (f"read_restart {read_restart}.restart\npair_style deepmd {model}\n"
+                "pair_coeff * *\n")
+    else:
+        head = _box(a, model) + f"velocity all create {TEMP} 4928 dist gaussian\n"
+    deck = head + f"fix nve all nve\n{qtb}\n"
+    deck += ("thermo_style custom step ke pe f_q[7]\nthermo_modify format float %.10g\n"
+             f"thermo {EVERY}\n")
+    if equil:
+        deck += f"run {equil}\n"
+    start = equil + (JOBS[read_restart]["prod"] if read_restart else 0)
+    deck += _rdf_lines(start, prod, "") + f"run {prod}\n"
+    if write_restart:
+        deck += "unfix rdf\nwrite_restart adqtb1.restart\n"
+    return deck
+
+
+def run_job(name: str, workdir: Path, nice: int) -> float:
+    """Run one job in workdir/name; returns its wall time (s), also stored in wall.txt."""
+    spec = JOBS[name]
+    a, model = lattice_parameter(), default_lithium_model("pb")
+    jd = workdir / name
+    jd.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if spec["kind"] == "pimd":
+        deck = pimd_deck(a, model, spec["beads"], spec["equil"], spec["prod"])
+        run_pimd_deck(deck, spec["beads"], jd, nice=nice, timeout=660)
+    else:
+        if spec.get("read_restart"):
+            src = workdir / spec["read_restart"] / f"{spec['read_restart']}.restart"
+            (jd / src.name).write_bytes(src.read_bytes())
+        deck = qtb_deck(a, model, spec["extra"], spec["equil"], spec["prod"],
+                        spec.get("write_restart", False), spec.get("read_restart"))
+        (jd / "in.qtb").write_text(deck)
+        cmd = ["nice", "-n", str(nice), lmp_executable(), "-in", "in.qtb", "-log", "log.lammps",
+               "-screen", "none"]
+        proc = subprocess.run(cmd, cwd=jd, capture_output=True, text=True, timeout=660,
+                              env=lammps_environment())
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name} failed:\n{proc.stderr[-2000:]}\n"
+                               f"{(jd / 'log.lammps').read_text()[-2000:]}")
+    wall = time.perf_counter() - t0
+    (jd / "wall.txt").write_text(f"{wall:.1f}\n")
+    print(f"{name}: {wall:.0f} s", flush=True)
+    return wall
+
+
+# ------------------------------------------------------------------ analysis
+
+def _loop_time(log: Path) -> float:
+    """Sum of 'Loop time of X' of a LAMMPS log (s): the time-stepping cost without start-up."""
+    return sum(float(line.split()[3]) for line in log.read_text().splitlines()
+               if line.startswith("Loop time of"))
+
+
+def statistical_inefficiency(x: np.ndarray) -> float:
+    """Samples per independent sample, from the integrated autocorrelation (sum up to the
+    first non-positive value of the normalised autocorrelation)."""
+    x = np.asarray(x, float) - np.mean(x)
+    n = len(x)
+    f = np.fft.rfft(x, 2 * n)
+    ac = np.fft.irfft(f * np.conj(f))[:n] / np.arange(n, 0, -1)
+    ac = ac / ac[0]
+    s = 1.0
+    for k in range(1, n // 3):
+        if ac[k] <= 0:
+            break
+        s += 2.0 * ac[k]
+    return s
+
+
+def first_peak(r: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+    """Position (A) and height of the first RDF maximum: parabola through the largest bin
+    below 3.3 A (bcc Li: first shell a sqrt(3)/2 ~ 3.03 A, second a ~ 3.5 A) and its
+    neighbours."""
+    mask = r < 3.3
+    i = int(np.argmax(np.where(mask, g, -np.inf)))
+    y0, y1, y2 = g[i - 1], g[i], g[i + 1]
+    h = r[1] - r[0]
+    den = y0 - 2 * y1 + y2
+    d = 0.5 * (y0 - y2) / den if den != 0 else 0.0
+    return float(r[i] + d * h), float(y1 - 0.25 * (y0 - y2) * d)
+
+
+def read_rdf(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    rows = [line.split() for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    rows = [r for r in rows if len(r) == 4]          # bin r g(r) coord(r)
+    arr = np.array(rows[-RDF_BINS:], float)
+    return arr[:, 1], arr[:, 2]
+
+
+def analyse(workdir: Path) -> dict:
+    natoms = 54
+    out = {}
+    for name, spec in JOBS.items():
+        jd = workdir / name
+        if not (jd / "wall.txt").exists() or name == "adqtb1":
+            continue
+        start = spec["equil"]
+        if spec["kind"] == "pimd":
+            log0 = jd / "log.lammps.0"
+            steps, k = thermo_column(log0, "f_pimd[7]")
+            rdfs = [read_rdf(jd / f"rdf.{b:02d}.txt") for b in range(1, spec["beads"] + 1)]
+            r, g = rdfs[0][0], np.mean([x[1] for x in rdfs], axis=0)
+            loop = _loop_time(log0)
+        else:
+            log = jd / "log.lammps"
+            steps, k = thermo_column(log, "KinEng")
+            r, g = read_rdf(jd / "rdf.txt")
+            loop = _loop_time(log)
+            if name == "adqtb2":      # adaptation (adqtb1) is part of the cost
+                loop += _loop_time(workdir / "adqtb1" / "log.lammps")
+        sel = steps > start if spec["equil"] else steps > steps[0]
+        ke = k[sel] / natoms * 1e3                      # meV/atom
+        mean, err = block_average(ke, n_blocks=10)
+        s_ineff = statistical_inefficiency(ke)
+        err_ac = float(np.std(ke) * math.sqrt(s_ineff / len(ke)))
+        pos, height = first_peak(r, g)
+        total_steps = spec["equil"] + spec["prod"]
+        out[name] = dict(ke=mean, ke_err=max(err, err_ac), n=len(ke), pos=pos, height=height,
+                         loop_s=loop, wall_s=float((jd / "wall.txt").read_text()),
+                         s_per_step=loop / (total_steps if name != "adqtb2" else
+                                            total_steps + JOBS["adqtb1"]["prod"]),
+                         prod_steps=spec["prod"], equil_steps=spec["equil"])
+    return out
+
+
+def table(workdir: Path) -> str:
+    res = analyse(workdir)
+    a = lattice_parameter()
+    kcl = 1.5 * units.KB * TEMP * 1e3
+    lines = [f"bcc Li, 54 atoms (3x3x3), a = {a:.4f} A (static minimum of the default model), "
+             f"NVT {TEMP:.0f} K, dt {DT * 1e3:.0f} fs, pair_style deepmd (qfe default model)",
+             f"classical kinetic energy 3kT/2 = {kcl:.3f} meV/atom",
+             f"QTB: fix qtb {QTB_ARGS}; adQTB adds 'deconvolution yes adaptive yes' (defaults "
+             "otherwise), 30 ps adaptation (discarded) + 30 ps production after a restart",
+             "PIMD: " + PIMD_FIX_LINE.format(temp=TEMP, seed="S", tau=0.1)
+             + "; K = centroid-virial f_pimd[7]; RDF averaged over beads",
+             "", f"{'method':8s} {'K meV/atom':>16s} {'dK/K_ref':>9s} {'r1 A':>7s} "
+             f"{'dr1':>7s} {'g(r1)':>7s} {'dg1':>7s} {'prod ps':>8s} {'s/step':>7s}"]
+    ref_name = max((n for n in res if n.startswith("pimd")), key=lambda n: JOBS[n]["beads"],
+                   default=None)
+    ref = res.get(ref_name) if ref_name else None
+    for name, x in res.items():
+        dk = (f"{(x['ke'] / ref['ke'] - 1) * 100:+8.2f}%" if ref else "")
+        dr = f"{(x['pos'] / ref['pos'] - 1) * 100:+6.2f}%" if ref else ""
+        dg = f"{(x['height'] / ref['height'] - 1) * 100:+6.2f}%" if ref else ""
+        lines.append(f"{name:8s} {x['ke']:9.3f} +- {x['ke_err']:5.3f} {dk:>9s} {x['pos']:7.4f} "
+                     f"{dr:>7s} {x['height']:7.3f} {dg:>7s} {x['prod_steps'] * DT:8.1f} "
+                     f"{x['s_per_step']:7.4f}")
+    if ref:
+        lines += ["", f"reference: {ref_name} (largest P measured)"]
+        # wall time to a common kinetic-energy error bar: t = loop time * (err/target)^2
+        target = 0.1 * kcl / 100 * 2     # 0.2 % of 3kT/2
+        lines.append(f"time-stepping wall time (loop time, this shared 2-core machine) to a "
+                     f"kinetic-energy standard error of {target:.3f} meV/atom "
+                     f"(0.2 % of 3kT/2), equilibration/adaptation included:")
+        for name, x in res.items():
+            per_step = x["s_per_step"]
+            prod_t = per_step * x["prod_steps"] * (x["ke_err"] / target) ** 2
+            fixed = per_step * (x["equil_steps"] if name != "adqtb2" else JOBS["adqtb1"]["prod"])
+            lines.append(f"  {name:8s} {prod_t + fixed:8.0f} s  (production {prod_t:.0f} s "
+                         f"+ equilibration/adaptation {fixed:.0f} s)")
+    text = "\n".join(lines)
+    return text
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("action", choices=["run", "table", "all"])
+    ap.add_argument("jobs", nargs="*", help=f"jobs for 'run' ({', '.join(JOBS)})")
+    ap.add_argument("--workdir", default=os.environ.get("QFE_PIMD_WORKDIR", "/tmp/pimd_vs_qtb"))
+    ap.add_argument("--nice", type=int, default=5)
+    args = ap.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    workdir = Path(args.workdir)
+    jobs = list(JOBS) if args.action == "all" else args.jobs
+    for j in jobs if args.action in ("run", "all") else []:
+        if j not in JOBS:
+            sys.exit(f"unknown job {j!r}; choose from {', '.join(JOBS)}")
+        run_job(j, workdir, args.nice)
+    if args.action in ("table", "all"):
+        text = table(workdir)
+        print(text)
+        RESULT.parent.mkdir(parents=True, exist_ok=True)
+        RESULT.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
