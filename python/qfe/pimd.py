@@ -18,7 +18,7 @@ import numpy as np
 from qfe import units
 
 __all__ = ["harmonic_kinetic_per_dof", "quantum_harmonic_kinetic_per_dof", "run_pimd_deck",
-           "PIMD_FIX_LINE"]
+           "einstein_crystal_deck", "thermo_column", "PIMD_FIX_LINE"]
 
 # the fix line used by qfe's decks: normal-mode PIMD, canonical, OBABO splitting, PILE_L
 # thermostat; {temp}, {seed} (string, may hold ${ibead}) and {tau} (ps) are filled in
@@ -52,6 +52,42 @@ def harmonic_kinetic_per_dof(omega, temperature: float, n_beads: int) -> float:
 def quantum_harmonic_kinetic_per_dof(omega, temperature: float) -> float:
     """(hbar w0/4) coth(hbar w0/2kT) in eV (``omega`` rad/ps, ``temperature`` K)."""
     return float(0.5 * units.quantum_oscillator_energy(omega, temperature))
+
+
+def einstein_crystal_deck(temperature: float, mass: float, omega: float, *, n_side: int = 12,
+                          steps: int = 700, every: int = 5, tau: float = 0.02,
+                          timestep: float = 0.001) -> str:
+    """PIMD deck of an Einstein crystal: n_side^3 atoms (simple cubic, 3 A, no pair
+    interaction) of ``mass`` (amu) tied to their sites by ``fix spring/self`` with
+    k = m omega^2 (``omega`` in rad/ps), at ``temperature`` (K).  The spring fix comes before
+    the pimd fix (its forces enter the propagation and the centroid-virial estimator) and has
+    ``fix_modify energy yes`` (its energy enters the bead potential energy f_pimd[3]).  Thermo
+    columns: step, f_pimd[7] (centroid-virial K of all atoms, eV), f_pimd[3] (this bead's
+    potential energy, eV)."""
+    k_spring = mass * omega ** 2 * units.MVV2E          # eV/A^2
+    fix = PIMD_FIX_LINE.format(temp=temperature, seed="7${ibead}", tau=tau)
+    return f"""variable ibead uloop 64 pad
+units metal
+atom_style atomic
+atom_modify map yes
+boundary p p p
+lattice sc 3.0
+region box block 0 {n_side} 0 {n_side} 0 {n_side}
+create_box 1 box
+create_atoms 1 box
+mass 1 {mass}
+pair_style zero 2.0
+pair_coeff * *
+timestep {timestep}
+velocity all create {temperature} 1234${{ibead}} dist gaussian
+fix spring all spring/self {k_spring:.10g}
+fix_modify spring energy yes
+{fix}
+thermo_style custom step f_pimd[7] f_pimd[3]
+thermo_modify format float %.10g
+thermo {every}
+run {steps}
+"""
 
 
 def run_pimd_deck(deck: str, n_beads: int, workdir, *, lmp: str | None = None,
