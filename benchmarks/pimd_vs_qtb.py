@@ -7,11 +7,12 @@ convergence) on the same 54-atom 3x3x3 bcc cell at the model's static lattice pa
 300 K.  Also the wall time each method needs for the same kinetic-energy error bar.
 (The PIMD machinery itself is checked on an Einstein crystal in tests/test_pimd_harmonic.py.)
 
-Every job stays under 10 minutes on this (shared, 2-core) machine; the adaptive QTB run is two
-jobs joined by a restart file (adaptation, then production from the adapted spectrum).
+Every LAMMPS process stays under 10 minutes on this (shared, 2-core) machine: the QTB runs are
+chains of 5-10 ps chunks joined by restart files (the bath, and the adapted spectrum of the
+adaptive QTB, continue exactly), the adaptive run adapting for 20 ps before it is averaged.
 
     python benchmarks/pimd_vs_qtb.py all                 # every job, then the table
-    python benchmarks/pimd_vs_qtb.py run pimd8 qtb       # some jobs
+    python benchmarks/pimd_vs_qtb.py run einstein pimd8 qtb   # some jobs
     python benchmarks/pimd_vs_qtb.py table               # analyse what is in --workdir
 
 The table goes to stdout and benchmarks/results/pimd_vs_qtb.txt.
@@ -52,11 +53,12 @@ JOBS = {
     "pimd4": dict(kind="pimd", beads=4, equil=300, prod=1200),
     "pimd8": dict(kind="pimd", beads=8, equil=300, prod=800),
     "pimd16": dict(kind="pimd", beads=16, equil=200, prod=400),
-    "qtb": dict(kind="qtb", extra="", equil=5000, prod=30000),
-    "adqtb1": dict(kind="qtb", extra="deconvolution yes adaptive yes", equil=0, prod=30000,
-                   write_restart=True),
-    "adqtb2": dict(kind="qtb", extra="deconvolution yes adaptive yes", equil=0, prod=30000,
-                   read_restart="adqtb1"),
+    # QTB runs are chains of chunks (one LAMMPS process each, <= 10 min on a loaded machine,
+    # joined by restart files: exact continuation of the bath, adapted gamma_r included):
+    # "discard" chunks equilibrate / adapt, "prod" chunks are averaged
+    "qtb": dict(kind="qtb", extra="", discard=[5000], prod=[10000, 10000]),
+    "adqtb": dict(kind="qtb", extra="deconvolution yes adaptive yes", discard=[10000, 10000],
+                  prod=[10000, 10000]),
 }
 
 
@@ -104,23 +106,33 @@ def pimd_deck(a, model, beads, equil, prod) -> str:
             + f"run {prod}\n")
 
 
-def qtb_deck(a, model, extra, equil, prod, write_restart=False, read_restart=None) -> str:
+def qtb_deck(a, model, extra, start, nsteps, production) -> str:
+    """One chunk of a QTB chain: from the lattice (start = 0) or from the previous chunk's
+    restart file; writes chunk.restart at the end."""
     qtb = f"fix q all qtb {QTB_ARGS} seed 1234 {extra}".strip()
-    if read_restart:
-        head = (f"read_restart {read_restart}.restart\npair_style deepmd {model}\n"
-                "pair_coeff * *\n")
+    if start:
+        head = (f"read_restart prev.restart\npair_style deepmd {model}\npair_coeff * *\n")
     else:
         head = _box(a, model) + f"velocity all create {TEMP} 4928 dist gaussian\n"
     deck = head + f"fix nve all nve\n{qtb}\n"
     deck += ("thermo_style custom step ke pe f_q[7]\nthermo_modify format float %.10g\n"
              f"thermo {EVERY}\n")
-    if equil:
-        deck += f"run {equil}\n"
-    start = equil + (JOBS[read_restart]["prod"] if read_restart else 0)
-    deck += _rdf_lines(start, prod, "") + f"run {prod}\n"
-    if write_restart:
-        deck += "unfix rdf\nwrite_restart adqtb1.restart\n"
+    if production:
+        deck += _rdf_lines(start, nsteps, "")
+    deck += f"run {nsteps}\nwrite_restart chunk.restart\n"
     return deck
+
+
+def _chunks(spec) -> list[tuple[int, int, bool]]:
+    """(start step, steps, production?) of each chunk of a QTB chain."""
+    out, start = [], 0
+    for n in spec["discard"]:
+        out.append((start, n, False))
+        start += n
+    for n in spec["prod"]:
+        out.append((start, n, True))
+        start += n
+    return out
 
 
 # Einstein crystal (tests/test_pimd_harmonic.py's deck): H atoms, hbar w0/kT = 3 at 100 K
@@ -189,19 +201,25 @@ def run_job(name: str, workdir: Path, nice: int) -> float:
         deck = pimd_deck(a, model, spec["beads"], spec["equil"], spec["prod"])
         run_pimd_deck(deck, spec["beads"], jd, nice=nice, timeout=660)
     else:
-        if spec.get("read_restart"):
-            src = workdir / spec["read_restart"] / f"{spec['read_restart']}.restart"
-            (jd / src.name).write_bytes(src.read_bytes())
-        deck = qtb_deck(a, model, spec["extra"], spec["equil"], spec["prod"],
-                        spec.get("write_restart", False), spec.get("read_restart"))
-        (jd / "in.qtb").write_text(deck)
-        cmd = ["nice", "-n", str(nice), lmp_executable(), "-in", "in.qtb", "-log", "log.lammps",
-               "-screen", "none"]
-        proc = subprocess.run(cmd, cwd=jd, capture_output=True, text=True, timeout=660,
-                              env=lammps_environment())
-        if proc.returncode != 0:
-            raise RuntimeError(f"{name} failed:\n{proc.stderr[-2000:]}\n"
-                               f"{(jd / 'log.lammps').read_text()[-2000:]}")
+        prev = None
+        for i, (start, n, prod) in enumerate(_chunks(spec)):
+            cd = jd / f"c{i}"
+            cd.mkdir(exist_ok=True)
+            if prev is not None:
+                (cd / "prev.restart").write_bytes((prev / "chunk.restart").read_bytes())
+            (cd / "in.qtb").write_text(qtb_deck(a, model, spec["extra"], start, n, prod))
+            cmd = ["nice", "-n", str(nice), lmp_executable(), "-in", "in.qtb", "-log",
+                   "log.lammps", "-screen", "none"]
+            tc = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=cd, capture_output=True, text=True, timeout=660,
+                                  env=lammps_environment())
+            if proc.returncode != 0:
+                raise RuntimeError(f"{name} chunk {i} failed:\n{proc.stderr[-2000:]}\n"
+                                   f"{(cd / 'log.lammps').read_text()[-2000:]}")
+            if prev is not None:
+                (cd / "prev.restart").unlink()
+            print(f"{name} chunk {i}: {time.perf_counter() - tc:.0f} s", flush=True)
+            prev = cd
     wall = time.perf_counter() - t0
     (jd / "wall.txt").write_text(f"{wall:.1f}\n")
     print(f"{name}: {wall:.0f} s", flush=True)
@@ -258,34 +276,38 @@ def analyse(workdir: Path) -> dict:
     out = {}
     for name, spec in JOBS.items():
         jd = workdir / name
-        if not (jd / "wall.txt").exists() or name == "adqtb1":
+        if not (jd / "wall.txt").exists():
             continue
-        start = spec["equil"]
         if spec["kind"] == "pimd":
             log0 = jd / "log.lammps.0"
             steps, k = thermo_column(log0, "f_pimd[7]")
             rdfs = [read_rdf(jd / f"rdf.{b:02d}.txt") for b in range(1, spec["beads"] + 1)]
             r, g = rdfs[0][0], np.mean([x[1] for x in rdfs], axis=0)
             loop = _loop_time(log0)
+            sel = steps > spec["equil"]
+            equil_steps, prod_steps = spec["equil"], spec["prod"]
         else:
-            log = jd / "log.lammps"
-            steps, k = thermo_column(log, "KinEng")
-            r, g = read_rdf(jd / "rdf.txt")
-            loop = _loop_time(log)
-            if name == "adqtb2":      # adaptation (adqtb1) is part of the cost
-                loop += _loop_time(workdir / "adqtb1" / "log.lammps")
-        sel = steps > start if spec["equil"] else steps > steps[0]
+            ks, gs, loop = [], [], 0.0
+            for i, (start, n, prod) in enumerate(_chunks(spec)):
+                cd = jd / f"c{i}"
+                loop += _loop_time(cd / "log.lammps")
+                if prod:
+                    st, kk = thermo_column(cd / "log.lammps", "KinEng")
+                    ks.append(kk[st > start])
+                    r, g = read_rdf(cd / "rdf.txt")
+                    gs.append(g)
+            k, g = np.concatenate(ks), np.mean(gs, axis=0)
+            sel = np.ones(len(k), bool)
+            equil_steps, prod_steps = sum(spec["discard"]), sum(spec["prod"])
         ke = k[sel] / natoms * 1e3                      # meV/atom
         mean, err = block_average(ke, n_blocks=10)
         s_ineff = statistical_inefficiency(ke)
         err_ac = float(np.std(ke) * math.sqrt(s_ineff / len(ke)))
         pos, height = first_peak(r, g)
-        total_steps = spec["equil"] + spec["prod"]
         out[name] = dict(ke=mean, ke_err=max(err, err_ac), n=len(ke), pos=pos, height=height,
                          loop_s=loop, wall_s=float((jd / "wall.txt").read_text()),
-                         s_per_step=loop / (total_steps if name != "adqtb2" else
-                                            total_steps + JOBS["adqtb1"]["prod"]),
-                         prod_steps=spec["prod"], equil_steps=spec["equil"])
+                         s_per_step=loop / (equil_steps + prod_steps),
+                         prod_steps=prod_steps, equil_steps=equil_steps)
     return out
 
 
@@ -297,7 +319,8 @@ def table(workdir: Path) -> str:
              f"NVT {TEMP:.0f} K, dt {DT * 1e3:.0f} fs, pair_style deepmd (qfe default model)",
              f"classical kinetic energy 3kT/2 = {kcl:.3f} meV/atom",
              f"QTB: fix qtb {QTB_ARGS}; adQTB adds 'deconvolution yes adaptive yes' (defaults "
-             "otherwise), 30 ps adaptation (discarded) + 30 ps production after a restart",
+             "otherwise); QTB: 5 ps equilibration + 20 ps production, adQTB: 20 ps "
+             "adaptation + 20 ps production (chunks joined by restart files)",
              "PIMD: " + PIMD_FIX_LINE.format(temp=TEMP, seed="S", tau=0.1)
              + "; K = centroid-virial f_pimd[7]; RDF averaged over beads",
              "", f"{'method':8s} {'K meV/atom':>16s} {'dK/K_ref':>9s} {'r1 A':>7s} "
@@ -322,7 +345,7 @@ def table(workdir: Path) -> str:
         for name, x in res.items():
             per_step = x["s_per_step"]
             prod_t = per_step * x["prod_steps"] * (x["ke_err"] / target) ** 2
-            fixed = per_step * (x["equil_steps"] if name != "adqtb2" else JOBS["adqtb1"]["prod"])
+            fixed = per_step * x["equil_steps"]
             lines.append(f"  {name:8s} {prod_t + fixed:8.0f} s  (production {prod_t:.0f} s "
                          f"+ equilibration/adaptation {fixed:.0f} s)")
     return "\n".join(einstein_table(workdir) + [""] + lines)
