@@ -9,7 +9,7 @@ convergence) on the same 54-atom 3x3x3 bcc cell at the model's static lattice pa
 
 Every LAMMPS process stays under 10 minutes on this (shared, 2-core) machine: the QTB runs are
 chains of 5-10 ps chunks joined by restart files (the bath, and the adapted spectrum of the
-adaptive QTB, continue exactly), the adaptive run adapting for 20 ps before it is averaged.
+adaptive QTB, continue exactly), the adaptive run adapting for 16 ps (10 segments) before it is averaged.
 
     python benchmarks/pimd_vs_qtb.py all                 # every job, then the table
     python benchmarks/pimd_vs_qtb.py run einstein pimd8 qtb   # some jobs
@@ -56,9 +56,9 @@ JOBS = {
     # QTB runs are chains of chunks (one LAMMPS process each, <= 10 min on a loaded machine,
     # joined by restart files: exact continuation of the bath, adapted gamma_r included):
     # "discard" chunks equilibrate / adapt, "prod" chunks are averaged
-    "qtb": dict(kind="qtb", extra="", discard=[5000], prod=[10000, 10000]),
-    "adqtb": dict(kind="qtb", extra="deconvolution yes adaptive yes", discard=[10000, 10000],
-                  prod=[10000, 10000]),
+    "adqtb": dict(kind="qtb", extra="deconvolution yes adaptive yes", discard=[8000, 8000],
+                  prod=[7000, 7000]),
+    "qtb": dict(kind="qtb", extra="", discard=[3000], prod=[7000, 7000]),
 }
 
 
@@ -326,8 +326,8 @@ def table(workdir: Path) -> str:
              f"NVT {TEMP:.0f} K, dt {DT * 1e3:.0f} fs, pair_style deepmd (qfe default model)",
              f"classical kinetic energy 3kT/2 = {kcl:.3f} meV/atom",
              f"QTB: fix qtb {QTB_ARGS}; adQTB adds 'deconvolution yes adaptive yes' (defaults "
-             "otherwise); QTB: 5 ps equilibration + 20 ps production, adQTB: 20 ps "
-             "adaptation + 20 ps production (chunks joined by restart files)",
+             "otherwise); QTB: 3 ps equilibration + 14 ps production, adQTB: 16 ps "
+             "adaptation + 14 ps production (chunks joined by restart files)",
              "PIMD: " + PIMD_FIX_LINE.format(temp=TEMP, seed="S", tau=0.1)
              + "; K = centroid-virial f_pimd[7]; RDF averaged over beads",
              "", f"{'method':8s} {'K meV/atom':>16s} {'dK/K_ref':>9s} {'r1 A':>16s} "
