@@ -351,15 +351,20 @@ def table(workdir: Path) -> str:
                   "beads or chunks)"]
         # wall time to a common kinetic-energy error bar: t = loop time * (err/target)^2
         target = 0.1 * kcl / 100 * 2     # 0.2 % of 3kT/2
-        lines.append(f"time-stepping wall time (loop time, this shared 2-core machine) to a "
-                     f"kinetic-energy standard error of {target:.3f} meV/atom "
-                     f"(0.2 % of 3kT/2), equilibration/adaptation included:")
+        lines.append(f"cost to a kinetic-energy standard error of {target:.3f} meV/atom (0.2 % "
+                     "of 3kT/2), equilibration/adaptation included, scaled from the measured "
+                     "error as (err/target)^2: time-stepping wall time (LAMMPS loop time on "
+                     "this shared, loaded 2-core machine; PIMD runs P ranks at once) and the "
+                     "machine-independent number of 54-atom force evaluations (steps x P):")
         for name, x in res.items():
             per_step = x["s_per_step"]
-            prod_t = per_step * x["prod_steps"] * (x["ke_err"] / target) ** 2
-            fixed = per_step * x["equil_steps"]
+            beads = JOBS[name].get("beads", 1)
+            prod_n = x["prod_steps"] * (x["ke_err"] / target) ** 2
+            prod_t, fixed = per_step * prod_n, per_step * x["equil_steps"]
+            evals = (prod_n + x["equil_steps"]) * beads
             lines.append(f"  {name:8s} {prod_t + fixed:8.0f} s  (production {prod_t:.0f} s "
-                         f"+ equilibration/adaptation {fixed:.0f} s)")
+                         f"+ equilibration/adaptation {fixed:.0f} s); {evals:9.0f} force "
+                         "evaluations")
     return "\n".join(einstein_table(workdir) + [""] + lines)
 
 
