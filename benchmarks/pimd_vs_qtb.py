@@ -207,6 +207,10 @@ def run_job(name: str, workdir: Path, nice: int) -> float:
         prev = None
         for i, (start, n, prod) in enumerate(_chunks(spec)):
             cd = jd / f"c{i}"
+            if (cd / "chunk.restart").exists() and (cd / "in.qtb").read_text() == qtb_deck(
+                    a, model, spec["extra"], start, n, prod):
+                prev = cd          # done before with the same deck: chains can be extended
+                continue
             cd.mkdir(exist_ok=True)
             if prev is not None:
                 (cd / "prev.restart").write_bytes((prev / "chunk.restart").read_bytes())
@@ -329,8 +333,10 @@ def table(workdir: Path) -> str:
              f"NVT {TEMP:.0f} K, dt {DT * 1e3:.0f} fs, pair_style deepmd (qfe default model)",
              f"classical kinetic energy 3kT/2 = {kcl:.3f} meV/atom",
              f"QTB: fix qtb {QTB_ARGS}; adQTB adds 'deconvolution yes adaptive yes' (defaults "
-             "otherwise); QTB: 3 ps equilibration + 14 ps production, adQTB: 16 ps "
-             "adaptation + 14 ps production (chunks joined by restart files)",
+             "otherwise); "
+             + ", ".join(f"{n}: {sum(JOBS[n]['discard']) * DT:g} ps equilibration/adaptation + "
+                         f"{sum(JOBS[n]['prod']) * DT:g} ps production" for n in ("qtb", "adqtb"))
+             + " (chunks joined by restart files)",
              "PIMD: " + PIMD_FIX_LINE.format(temp=TEMP, seed="S", tau=0.1)
              + "; K = centroid-virial f_pimd[7]; RDF averaged over beads",
              "", f"{'method':8s} {'K meV/atom':>16s} {'dK/K_ref':>9s} {'r1 A':>16s} "
