@@ -10,7 +10,7 @@ convergence) on the same 54-atom 3x3x3 bcc cell at the model's static lattice pa
 Every LAMMPS process stays under 10 minutes on this (shared, 2-core) machine: the QTB runs are
 chains of 3-8 ps chunks joined by restart files (the bath, and the adapted spectrum of the
 adaptive QTB, continue exactly), the adaptive run adapting for 16 ps (10 segments) before it
-is averaged.
+is averaged over 28 ps.
 
     python benchmarks/pimd_vs_qtb.py all                 # every job, then the table
     python benchmarks/pimd_vs_qtb.py run einstein pimd8 qtb   # some jobs
@@ -55,13 +55,13 @@ JOBS = {
     "pimd8": dict(kind="pimd", beads=8, equil=300, prod=800),
     "pimd16": dict(kind="pimd", beads=16, equil=200, prod=400),
     # the RDF peak of ~1 ps PIMD runs scatters by ~2 %: a longer P = 8 run for the structure
-    "pimd8long": dict(kind="pimd", beads=8, equil=300, prod=3000),
+    "pimd8long": dict(kind="pimd", beads=8, equil=300, prod=2000),
     # QTB runs are chains of chunks (one LAMMPS process each, <= 10 min on a loaded machine,
     # joined by restart files: exact continuation of the bath, adapted gamma_r included):
     # "discard" chunks equilibrate / adapt, "prod" chunks are averaged
     "adqtb": dict(kind="qtb", extra="deconvolution yes adaptive yes", discard=[8000, 8000],
-                  prod=[7000, 7000]),
-    "qtb": dict(kind="qtb", extra="", discard=[3000], prod=[7000, 7000]),
+                  prod=[7000] * 4),
+    "qtb": dict(kind="qtb", extra="", discard=[3000], prod=[7000] * 4),
 }
 
 
