@@ -12,7 +12,7 @@ chains of 3-8 ps chunks joined by restart files (the bath, and the adapted spect
 adaptive QTB, continue exactly), the adaptive run adapting for 16 ps (10 segments) before it
 is averaged over 28 ps.
 
-    python benchmarks/pimd_vs_qtb.py all                 # every job, then the table
+    python benchmarks/pimd_vs_qtb.py [all]               # every job, then the table (make bench)
     python benchmarks/pimd_vs_qtb.py run einstein pimd8 qtb   # some jobs
     python benchmarks/pimd_vs_qtb.py table               # analyse what is in --workdir
 
@@ -382,7 +382,7 @@ def table(workdir: Path) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("action", choices=["run", "table", "all"])
+    ap.add_argument("action", nargs="?", default="all", choices=["run", "table", "all"])
     ap.add_argument("jobs", nargs="*", help=f"jobs for 'run' (einstein, {', '.join(JOBS)})")
     ap.add_argument("--workdir", default=os.environ.get("QFE_PIMD_WORKDIR", "/tmp/pimd_vs_qtb"))
     ap.add_argument("--nice", type=int, default=5)
