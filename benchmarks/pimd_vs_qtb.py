@@ -56,6 +56,7 @@ JOBS = {
     "pimd16": dict(kind="pimd", beads=16, equil=200, prod=400),
     # the RDF peak of ~1 ps PIMD runs scatters by ~2 %: a longer P = 8 run for the structure
     "pimd8long": dict(kind="pimd", beads=8, equil=300, prod=2000),
+    "pimd4long": dict(kind="pimd", beads=4, equil=300, prod=4000, seed=5),
     # QTB runs are chains of chunks (one LAMMPS process each, <= 10 min on a loaded machine,
     # joined by restart files: exact continuation of the bath, adapted gamma_r included):
     # "discard" chunks equilibrate / adapt, "prod" chunks are averaged
@@ -100,10 +101,10 @@ def _rdf_lines(start: int, prod: int, tag: str) -> str:
             f"file rdf{tag}.txt mode vector\n")
 
 
-def pimd_deck(a, model, beads, equil, prod) -> str:
-    fix = PIMD_FIX_LINE.format(temp=TEMP, seed="91${ibead}", tau=0.1)
+def pimd_deck(a, model, beads, equil, prod, seed=None) -> str:
+    fix = PIMD_FIX_LINE.format(temp=TEMP, seed=f"91{seed or ''}${{ibead}}", tau=0.1)
     return ("variable ibead uloop 64 pad\n" + _box(a, model)
-            + f"velocity all create {TEMP} 4928${{ibead}} dist gaussian\n{fix}\n"
+            + f"velocity all create {TEMP} 4928{seed or ''}${{ibead}} dist gaussian\n{fix}\n"
             "thermo_style custom step pe f_pimd[7]\nthermo_modify format float %.10g\n"
             f"thermo {EVERY}\nrun {equil}\n" + _rdf_lines(equil, prod, ".${ibead}")
             + f"run {prod}\n")
@@ -201,7 +202,7 @@ def run_job(name: str, workdir: Path, nice: int) -> float:
     jd.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if spec["kind"] == "pimd":
-        deck = pimd_deck(a, model, spec["beads"], spec["equil"], spec["prod"])
+        deck = pimd_deck(a, model, spec["beads"], spec["equil"], spec["prod"], spec.get("seed"))
         run_pimd_deck(deck, spec["beads"], jd, nice=nice, timeout=660)
     else:
         prev = None
@@ -361,6 +362,15 @@ def table(workdir: Path) -> str:
                   "autocorrelation (larger of the two); r1, g(r1): first RDF maximum "
                   "(least-squares parabola over 7 bins of 0.04 A), error rough (spread over "
                   "beads or chunks)"]
+        pim = [x for n, x in res.items() if n.startswith("pimd")]
+        if len(pim) > 1:
+            h = np.array([x["height"] for x in pim])
+            r1 = np.array([x["pos"] for x in pim])
+            lines.append(f"PIMD runs (all P, {len(pim)} runs; pimd8 is the start of pimd8long): "
+                         f"first peak r1 {r1.min():.4f}-{r1.max():.4f} A, g(r1) "
+                         f"{h.min():.3f}-{h.max():.3f} (std {h.std(ddof=1):.3f}, "
+                         f"{h.std(ddof=1) / h.mean() * 100:.1f} %): the scatter of ~1-4 ps PIMD "
+                         "runs, larger than the rough per-run error bars")
         # wall time to a common kinetic-energy error bar: t = loop time * (err/target)^2
         target = 0.1 * kcl / 100 * 2     # 0.2 % of 3kT/2
         lines.append(f"cost to a kinetic-energy standard error of {target:.3f} meV/atom (0.2 % "
