@@ -61,8 +61,8 @@ JOBS = {
     # joined by restart files: exact continuation of the bath, adapted gamma_r included):
     # "discard" chunks equilibrate / adapt, "prod" chunks are averaged
     "adqtb": dict(kind="qtb", extra="deconvolution yes adaptive yes", discard=[8000, 8000],
-                  prod=[7000] * 4),
-    "qtb": dict(kind="qtb", extra="", discard=[3000], prod=[7000] * 4),
+                  prod=[7000] * 6),
+    "qtb": dict(kind="qtb", extra="", discard=[3000], prod=[7000] * 6),
 }
 
 
