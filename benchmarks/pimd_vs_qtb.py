@@ -10,7 +10,7 @@ convergence) on the same 54-atom 3x3x3 bcc cell at the model's static lattice pa
 Every LAMMPS process stays under 10 minutes on this (shared, 2-core) machine: the QTB runs are
 chains of 3-8 ps chunks joined by restart files (the bath, and the adapted spectrum of the
 adaptive QTB, continue exactly), the adaptive run adapting for 16 ps (10 segments) before it
-is averaged over 28 ps.
+is averaged over 42 ps.
 
     python benchmarks/pimd_vs_qtb.py [all]               # every job, then the table (make bench)
     python benchmarks/pimd_vs_qtb.py run einstein pimd8 qtb   # some jobs
