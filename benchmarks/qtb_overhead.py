@@ -121,11 +121,19 @@ def make_small_deepmd_model(workdir: Path, frames: int = 40, train_steps: int = 
     return model
 
 
-def deck(pair: list[str], cells: int, steps: int, repeats: int, n_f: int) -> str:
+# Cheapest pair style that still builds neighbour lists, with atoms tethered to their sites
+# (fix spring/self): the step is then mostly the thermostat, so a block can be long enough to
+# contain whole adaptive-QTB segments (2 N_f noise intervals) at 43,904 atoms.
+TETHER_LINES = ["pair_style zero 1.0", "pair_coeff * *"]
+
+
+def deck(pair: list[str], cells: int, steps: int, repeats: int, n_f: int,
+         qtb_options: str = "") -> str:
+    tether = ["fix tether all spring/self 1.0"] if pair == TETHER_LINES else []
     lines = ["units metal", "atom_style atomic", "lattice bcc 3.44",
              f"region box block 0 {cells} 0 {cells} 0 {cells}", "create_box 1 box",
              "create_atoms 1 box", "mass 1 6.941", *pair, "timestep 0.001",
-             "velocity all create 300 4928 dist gaussian", "fix nve all nve",
+             "velocity all create 300 4928 dist gaussian", *tether, "fix nve all nve",
              "thermo 100000", "run 0"]
     order = []
     for r in range(repeats):
@@ -135,7 +143,7 @@ def deck(pair: list[str], cells: int, steps: int, repeats: int, n_f: int) -> str
             lines.append(f"fix bath all langevin 300 300 0.1 {1000 + k}")
         else:
             lines.append(f"fix bath all qtb temp 300 damp 0.1 seed {1000 + k} f_max 30 "
-                         f"N_f {n_f}")
+                         f"N_f {n_f} {qtb_options}".rstrip())
         lines.append(f"print 'BENCH {which}'")
         lines.append(f"run {steps}")
         if which == "qtb":
@@ -225,6 +233,14 @@ def main(argv=None) -> int:
     ap.add_argument("--deepmd-cells", type=int, default=None,
                     help="cells per edge for the deepmd system (default: --cells)")
     ap.add_argument("--deepmd-steps", type=int, default=10)
+    ap.add_argument("--qtb-options", default="",
+                    help="keywords appended to the fix qtb line, e.g. 'deconvolution yes "
+                         "adaptive yes'")
+    ap.add_argument("--tether-steps", type=int, default=0,
+                    help="also time a tethered crystal (pair_style zero + fix spring/self) "
+                         "with blocks of this many steps, long enough for whole adaptive "
+                         "segments (2 N_f noise intervals; 3200 steps at N_f 100, f_max 30); its "
+                         "thermostat cost is reported relative to the pair styles' steps")
     ap.add_argument("--skip-snap", action="store_true")
     ap.add_argument("--skip-deepmd", action="store_true")
     ap.add_argument("--timeout", type=float, default=3600.0)
@@ -247,7 +263,7 @@ def main(argv=None) -> int:
         f"# machine: {os.cpu_count()} cores shared with other jobs (load average at start "
         f"{load_start[0]:.2f}); ratios are from interleaved runs in one LAMMPS process",
         "# bath settings: langevin 300 K damp 0.1; qtb temp 300 damp 0.1 f_max 30 "
-        f"N_f {args.n_f}; fix nve; dt 1 fs",
+        f"N_f {args.n_f} {args.qtb_options}".rstrip() + "; fix nve; dt 1 fs",
     ]
     if args.from_logs:
         lines[2] = "# summarized from the LAMMPS logs of an earlier run kept in " + str(args.logs)
@@ -275,6 +291,11 @@ def main(argv=None) -> int:
         jobs.append((label or f"pair_style deepmd ({Path(model).name})",
                      deepmd_lines(Path(model)), args.deepmd_cells or args.cells,
                      args.deepmd_steps))
+    if args.tether_steps > 0:
+        jobs.append(("tethered crystal (pair_style zero + fix spring/self)", TETHER_LINES,
+                     args.cells, args.tether_steps))
+    thermostat_cost = {}
+    pair_steps = {}
     for name, pair, cells, steps in jobs:
         log_file = args.logs / (re.sub(r"[^A-Za-z0-9]+", "_", name.split("(")[0]).strip("_")
                                 + ".log")
@@ -283,14 +304,29 @@ def main(argv=None) -> int:
         else:
             print(f"running {name}, {2 * cells ** 3} atoms ...", flush=True)
             with tempfile.TemporaryDirectory(prefix="qtb-bench-") as tmp:
-                log = run_lammps(deck(pair, cells, steps, args.repeats, args.n_f), args.nprocs,
-                                 Path(tmp), args.timeout)
+                log = run_lammps(deck(pair, cells, steps, args.repeats, args.n_f,
+                                      args.qtb_options), args.nprocs, Path(tmp), args.timeout)
             args.logs.mkdir(parents=True, exist_ok=True)
             log_file.write_text(log)
         rows, qtb_bytes = parse(log)
         block = summarize(name, rows, qtb_bytes, args.n_f)
         print("\n".join(block), flush=True)
         lines += block
+        lang = [r["step"] for r in rows if r["which"] == "langevin"]
+        if pair == TETHER_LINES:
+            thermostat_cost = {w: statistics.median(r["modify"] for r in rows if r["which"] == w)
+                               for w in ("langevin", "qtb")}
+        else:
+            pair_steps[name] = statistics.median(lang)
+    if thermostat_cost and pair_steps:
+        extra = thermostat_cost["qtb"] - thermostat_cost["langevin"]
+        block = ["## thermostat cost from the tethered crystal (whole segments, Modify section "
+                 "incl. fix spring/self in both), relative to each pair style's langevin step",
+                 f"qtb - langevin Modify time: {extra:.5f} s/step"]
+        block += [f"{name}: {100 * extra / step:+.3f} % of {step:.4f} s/step"
+                  for name, step in pair_steps.items()]
+        print("\n".join(block), flush=True)
+        lines += block + [""]
     lines.append(f"# load average at end {os.getloadavg()[0]:.2f}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines) + "\n")
