@@ -230,21 +230,8 @@ QFE_API int qfe_qtb_bath_create2(double temperature, double damp, double f_max, 
                                  int64_t seed, double dt, int deconvolution,
                                  const double *units4, qfe_qtb_bath **out)
 {
-  if (!out || !units4) return fail(NULL_POINTER, "null pointer argument");
-  *out = nullptr;
-  return guarded([&] {
-    qfe::QTBParameters p;
-    p.temperature = temperature;
-    p.damp = damp;
-    p.f_max = f_max;
-    p.n_f = n_f;
-    p.seed = seed;
-    p.dt = dt;
-    p.deconvolution = deconvolution;
-    p.temperature_stop = temperature;
-    qfe::QTBUnits u{units4[0], units4[1], units4[2], units4[3]};
-    *out = new qfe_qtb_bath{qfe::QTBBath(p, u), qfe::QTBEnergyTally()};
-  });
+  return qfe_qtb_bath_create3(temperature, temperature, damp, f_max, n_f, seed, dt,
+                              deconvolution, units4, out);
 }
 
 /// units4 = {boltz, hplanck, mvv2e, ftm2v}; no deconvolution
