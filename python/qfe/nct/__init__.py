@@ -16,6 +16,7 @@ Modules (a newcomer's map):
 - :mod:`~qfe.nct.estimators`  local energies (kinetic estimators) and gradient estimators
 - :mod:`~qfe.nct.trainer`     optax training loop, atomic checkpoints, exact resume
 - :mod:`~qfe.nct.observables` F, E, K, V, S, stress, excitation energies, DOS, RDF
+- :mod:`~qfe.nct.npt`         constant pressure: G = F + P Omega over cell updates
 - :mod:`~qfe.nct.reference`   independent exact/Gaussian references for 1D model problems
 - :mod:`~qfe.nct.config`, :mod:`~qfe.nct.api`, :mod:`~qfe.nct.cli`, :mod:`~qfe.nct.demo`
 
@@ -31,6 +32,8 @@ _EXPORTS = {
     "run": "qfe.nct.api",
     "run_system": "qfe.nct.api",
     "NCTResult": "qfe.nct.api",
+    "run_npt": "qfe.nct.npt",
+    "NPTResult": "qfe.nct.npt",
     "make_potential": "qfe.nct.api",
     "crystal_system": "qfe.nct.phonons",
     "load_structure": "qfe.nct.phonons",

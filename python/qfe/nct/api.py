@@ -50,7 +50,9 @@ def make_potential(spec, atoms):
     - ``"default"``: qfe's default lithium DeePMD model (JAX path);
     - a DeePMD model file (suffix in ``qfe.potentials.MODEL_SUFFIXES``): ``load_deepmd``;
     - ``"einstein:k=1.0,k4=0.1"``, ``"pair-spring:k=1,cutoff=3.6"``,
-      ``"morse:D=0.5,a=1.5,r0=3.0,cutoff=5,r_switch=4.5"``: analytic models (eV, A);
+      ``"morse:D=0.5,a=1.5,r0=3.0,cutoff=5,r_switch=4.5"``,
+      ``"quasi-harmonic:k=1,gamma=1,bulk_modulus=10,v0=20,cutoff=3.6"``: analytic models
+      (eV, A, GPa);
     - ``"lammps:pair_style morse 5.0; pair_coeff * * 0.1 1.5 2.0"`` or ``"lammps:FILE"``: any
       LAMMPS pair style, evaluated by LAMMPS (:func:`qfe.potentials.lammps_potential.
       lammps_potential_from_spec`).
@@ -66,7 +68,7 @@ def make_potential(spec, atoms):
               "reference_positions": atoms.get_positions()}
     name, _, params = spec.partition(":")
     analytic = {"einstein": "EinsteinCrystal", "pair-spring": "PairSpringCrystal",
-                "morse": "MorseCrystal"}
+                "morse": "MorseCrystal", "quasi-harmonic": "QuasiHarmonicCrystal"}
     if name in analytic:
         return getattr(pots, analytic[name])(**common, **_parse_kv(params))
     if name == "lammps":
@@ -341,10 +343,11 @@ def baseline(system, config: NCTConfig, name: str, steps: int | None = None,
             "converged": bool(conv["converged"])}
 
 
-def evaluate_state(trainer, state, t_train: float = 0.0, baselines: dict | None = None
-                   ) -> NCTResult:
+def evaluate_state(trainer, state, t_train: float = 0.0, baselines: dict | None = None,
+                   stress_batches: int | None = None) -> NCTResult:
     """Observables of a trained state (config.eval_batches batches) as an :class:`NCTResult`;
-    written to config.output_dir when set.  Warns when the convergence monitor says the
+    written to config.output_dir when set.  The stress uses ``stress_batches`` batches
+    (default min(eval_batches, 4)).  Warns when the convergence monitor says the
     training had not converged."""
     from qfe.nct import observables
     from qfe.nct.convergence import monitor
@@ -384,7 +387,8 @@ def evaluate_state(trainer, state, t_train: float = 0.0, baselines: dict | None 
            "ground_state_energy": e0}
     stress = None
     if cfg.compute_stress and system.stress_fn is not None and system.cell is not None:
-        stress = observables.stress(trainer, state, n_batches=max(1, min(cfg.eval_batches, 4)))
+        n_stress = max(1, min(cfg.eval_batches, 4)) if stress_batches is None else stress_batches
+        stress = observables.stress(trainer, state, n_batches=n_stress)
     spectrum = None
     if cfg.phonon_spectrum:
         sp = observables.excitation_energies(trainer, state, batch_size=cfg.spectrum_batch)

@@ -2,6 +2,7 @@
 
     qfe nct POSCAR --potential default --temperature 100 --steps 500 --output runs/li100
     qfe nct bcc.vasp --potential "morse:D=0.3,a=1.2,r0=3.0" --config nct.toml --set batch_size=128
+    qfe nct bcc.vasp --potential default -T 100 --pressure 1.0 --output runs/li-1GPa   # G(T, P)
 
 Options come from (lowest to highest priority) the defaults, a config file (TOML/JSON/YAML,
 optionally under a ``[nct]`` table), ``--set key=value`` pairs and the explicit flags.  A run
@@ -56,6 +57,17 @@ def register(subparsers) -> None:
                    help="also compute anharmonic single-phonon energies (costly)")
     p.add_argument("--quiet", action="store_false", dest="progress", default=None,
                    help="no progress bar")
+    p.add_argument("--pressure", "-P", type=float, default=None,
+                   help="target pressure in GPa: minimise G = F + P V over the cell "
+                        "(qfe.nct.npt; cell updates until |P - P*| <= 2 sigma_P)")
+    p.add_argument("--relax", choices=["isotropic", "axes"], default="isotropic",
+                   help="cell updates at constant pressure: isotropic (cubic cells) or the "
+                        "three lengths separately (orthorhombic cells)")
+    p.add_argument("--max-cell-updates", type=int, default=10, dest="max_cell_updates",
+                   help="most cell updates at constant pressure (default 10)")
+    p.add_argument("--bulk-modulus", type=float, default=None, dest="bulk_modulus",
+                   help="bulk modulus guess in GPa for the first cell step (default: from "
+                        "the static lattice)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any NCTConfig option (repeatable)")
     p.set_defaults(func=run)
@@ -110,6 +122,17 @@ def run(args) -> int:
 
     options = options_from_args(args)
     config = NCTConfig.from_dict(options)          # validates before anything heavy
+    if args.pressure is not None:
+        from qfe.nct.npt import run_npt
+
+        result = run_npt(args.structure, args.potential, pressure=args.pressure, config=config,
+                         relax=args.relax, max_cell_updates=args.max_cell_updates,
+                         bulk_modulus=args.bulk_modulus)
+        print(result.summary())
+        if config.output_dir:
+            print(f"results written to {config.output_dir} (npt_result.json, npt.json, "
+                  f"npt_pressure.png, cell-NN/)")
+        return 0
     from qfe.nct.api import run as run_nct
 
     result = run_nct(args.structure, args.potential, config=config)

@@ -21,7 +21,12 @@ from __future__ import annotations
 
 import importlib
 
-from qfe.potentials.analytic import EinsteinCrystal, MorseCrystal, PairSpringCrystal
+from qfe.potentials.analytic import (
+    EinsteinCrystal,
+    MorseCrystal,
+    PairSpringCrystal,
+    QuasiHarmonicCrystal,
+)
 from qfe.potentials.base import Potential
 
 _LAZY = {
@@ -40,7 +45,8 @@ _LAZY = {
     "default_lithium_report": "qfe.potentials.default",
 }
 
-__all__ = ["Potential", "EinsteinCrystal", "PairSpringCrystal", "MorseCrystal", *_LAZY]
+__all__ = ["Potential", "EinsteinCrystal", "PairSpringCrystal", "MorseCrystal",
+           "QuasiHarmonicCrystal", *_LAZY]
 
 
 def __getattr__(name):

@@ -10,6 +10,9 @@ All take and return metal units (A, eV, amu) and implement the :class:`Potential
   exactly by its dynamical matrix; ``harmonic=True`` linearises the bonds (exactly harmonic).
 - :class:`MorseCrystal`: Morse pair potential with a smooth cutoff, over a fixed reference
   pair list (valid while atoms stay near their sites): a genuinely anharmonic crystal.
+- :class:`QuasiHarmonicCrystal`: linearised springs whose constant depends on the volume,
+  plus a static equation of state: exactly harmonic at every cell, with frequencies
+  w ~ V^-gamma under isotropic strain, so its exact G(T, P) is the quasi-harmonic one.
 """
 
 from __future__ import annotations
@@ -184,3 +187,64 @@ class MorseCrystal(Potential):
         t = jnp.clip((r - self.r_switch) / (self.cutoff - self.r_switch), 0.0, 1.0)
         switch = 1.0 - t**3 * (10.0 - 15.0 * t + 6.0 * t**2)   # C2 smoothstep
         return jnp.sum(e * switch)
+
+
+@dataclass
+class QuasiHarmonicCrystal(Potential):
+    """Exactly harmonic at every volume, with volume-dependent frequencies: the model crystal
+    whose quantum G(T, P) is known exactly (quasi-harmonic minimisation over V).
+
+        E = N B (v - v0)^2 / (2 v0) + sum_bonds k(v)/2 [e . (d - d0)]^2,  k(v) = k (v0/v)^(2 gamma)
+
+    v = |det cell| / N is the volume per atom; d0 and e are the reference bond vector and its
+    direction carried along with the cell (d0 -> d0 F for a cell deformed by F), so at any
+    cell the atoms sit at a minimum of a harmonic well whose dynamical matrix is k(v) times a
+    geometric matrix.  Under isotropic strain the bond directions do not change, so every
+    frequency scales as (v_ref / v)^gamma (gamma = the Grueneisen parameter).  The static part
+    has no shear stiffness: use it with isotropic cell changes (cubic cells).
+
+    k in eV/A^2 at v = v0, ``bulk_modulus`` B in GPa, ``v0`` in A^3/atom (default: the
+    reference cell's), ``cutoff`` (A) selects the reference bonds.
+    """
+
+    cutoff: float = 3.0
+    k: float = 1.0
+    gamma: float = 1.0
+    bulk_modulus: float = 10.0
+    v0: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.reference_positions is None or self.cell is None:
+            raise ValueError("QuasiHarmonicCrystal needs reference_positions and a cell")
+        for name in ("cutoff", "k", "bulk_modulus"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"QuasiHarmonicCrystal needs {name} > 0, got "
+                                 f"{getattr(self, name)}")
+        if self.v0 is None:
+            self.v0 = abs(float(np.linalg.det(self.cell))) / self.natoms
+        if not self.v0 > 0:
+            raise ValueError(f"QuasiHarmonicCrystal needs v0 > 0 (A^3/atom), got {self.v0}")
+        i, j, s = _minimum_image_shift_pairs(self.reference_positions, self.cell, self.cutoff)
+        if len(i) == 0:
+            raise ValueError(f"no pairs within cutoff {self.cutoff} A")
+        self._pi, self._pj, self._ps = i, j, s
+        self._d0_vec = self.reference_positions[j] + s @ self.cell - self.reference_positions[i]
+        self._inv_cell = np.linalg.inv(self.cell)
+        self.name = "quasi-harmonic"
+
+    def energy(self, positions, cell=None):
+        import jax.numpy as jnp
+
+        from qfe.units import EV_PER_A3_TO_GPA
+
+        c = jnp.asarray(self.cell if cell is None else cell)
+        deform = jnp.asarray(self._inv_cell) @ c                 # cell = ref_cell @ deform
+        d0 = jnp.asarray(self._d0_vec) @ deform
+        e0 = d0 / jnp.linalg.norm(d0, axis=-1, keepdims=True)
+        d = positions[self._pj] + jnp.asarray(self._ps) @ c - positions[self._pi]
+        x = jnp.sum(e0 * (d - d0), axis=-1)
+        v = jnp.abs(jnp.linalg.det(c)) / self.natoms
+        b = self.bulk_modulus / EV_PER_A3_TO_GPA                   # eV/A^3
+        k_v = self.k * (self.v0 / v) ** (2.0 * self.gamma)
+        return self.natoms * 0.5 * b * (v - self.v0) ** 2 / self.v0 + jnp.sum(0.5 * k_v * x**2)
