@@ -71,6 +71,75 @@ def register(subparsers) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any NCTConfig option (repeatable)")
     p.set_defaults(func=run)
+    _register_phases(subparsers)
+
+
+PHASES_DOC = """``qfe phases``: quantum (NCT) Gibbs energies G(T) of several structures at one
+pressure, Delta G(T) with error bars and the crossing temperature (see qfe.nct.phases).
+
+    qfe phases bcc.vasp fcc.vasp --potential default --pressure 1 --temperatures 50:300:25 \\
+        --steps 400 --output runs/li-1GPa
+
+Every structure and temperature is a constant-pressure NCT run (qfe nct --pressure), warm
+started from the previous temperature; static-lattice and harmonic baselines come in the same
+run (--baselines adds gaussian/occupations trainings).  Writes phases.json, phases.csv and
+phases.png to --output, and resumes from it when started again.
+"""
+
+
+def _register_phases(subparsers) -> None:
+    p = subparsers.add_parser(
+        "phases", help="quantum (NCT) Gibbs energies of several structures at constant "
+                       "pressure, Delta G(T) and the crossing temperature",
+        description=PHASES_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("structures", nargs="+", help="two or more structure files")
+    p.add_argument("--potential", default="default",
+                   help="potential spec as for 'qfe nct' (one for all structures)")
+    p.add_argument("--pressure", "-P", type=float, required=True, help="pressure in GPa")
+    p.add_argument("--temperatures", required=True, metavar="T0:T1:DT",
+                   help="temperature grid in K: T0:T1:DT (inclusive) or T1,T2,...")
+    p.add_argument("--baselines", default="static,harmonic", dest="phase_baselines",
+                   help="comma-separated: static, harmonic, gaussian, occupations "
+                        "(default static,harmonic; gaussian/occupations cost a training each)")
+    p.add_argument("--relax", choices=["isotropic", "axes"], default="isotropic")
+    p.add_argument("--steps-after-update", type=int, default=None, dest="steps_after_update",
+                   help="training steps at each later cell and temperature (default "
+                        "steps // 3, at least 50)")
+    p.add_argument("--config", help="NCT config file (.toml, .json, .yaml)")
+    p.add_argument("--steps", type=int, default=None, help="training steps of the first cell")
+    p.add_argument("--batch-size", type=int, default=None, dest="batch_size")
+    p.add_argument("--flow", choices=list(FLOW_KINDS), default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--output", "-o", default=None, dest="output_dir",
+                   help="directory for phases.json/csv/png and the resumable runs")
+    p.add_argument("--quiet", action="store_false", dest="progress", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any NCTConfig option (repeatable)")
+    p.set_defaults(func=run_phases)
+
+
+def run_phases(args) -> int:
+    from qfe.classical.cli import _grid
+    from qfe.nct.config import NCTConfig
+
+    options = options_from_args(args)
+    config = NCTConfig.from_dict(options)
+    temps = _grid(args.temperatures)
+    bases = [b.strip() for b in args.phase_baselines.split(",") if b.strip()]
+    from qfe.nct.phases import PHASE_BASELINES, compare_phases
+
+    bad = [b for b in bases if b not in PHASE_BASELINES]
+    if bad:
+        raise ValueError(f"unknown baseline {bad[0]!r}; choose from {', '.join(PHASE_BASELINES)}")
+    npt = {"relax": args.relax}
+    if args.steps_after_update is not None:
+        npt["steps_after_update"] = args.steps_after_update
+    result = compare_phases(args.structures, args.potential, args.pressure, temps,
+                            config=config, baselines=bases, npt_options=npt)
+    print(result.summary())
+    if config.output_dir:
+        print(f"results written to {config.output_dir} (phases.json, phases.csv, phases.png)")
+    return 0
 
 
 def _baseline_list(text: str) -> list:

@@ -66,6 +66,8 @@ class NPTResult:
     bulk_modulus: float                      # the last estimate used for the steps, GPa
     iterations: list = field(default_factory=list)   # one dict per cell
     final: object = None                     # NCTResult of the last cell
+    params: list | None = None               # trained parameter leaves of the last cell
+                                             # (warm start of a neighbouring T or P)
 
     def summary(self) -> str:
         lines = [f"NCT at constant pressure: {self.natoms} atoms, T = {self.temperature:g} K, "
@@ -181,8 +183,11 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def _warm_state(trainer, params_leaves):
-    """A fresh training state of ``trainer`` holding the given parameter leaves."""
+def _warm_state(trainer, params_leaves, keep_occupation: bool = True):
+    """A fresh training state of ``trainer`` holding the given parameter leaves; with
+    ``keep_occupation`` False only the flow is kept and the occupations restart at the
+    harmonic Boltzmann weights of this trainer's temperature (the learned ones belong to
+    another temperature and would take many steps to move)."""
     import jax
     import jax.numpy as jnp
 
@@ -193,8 +198,10 @@ def _warm_state(trainer, params_leaves):
             np.shape(a) != np.shape(b) for a, b in zip(params_leaves, template)):
         raise ValueError("the previous cell's flow does not fit this cell's modes "
                          "(the number of atoms or the flow changed)")
-    state.params = jax.tree_util.tree_unflatten(treedef,
-                                                [jnp.asarray(x) for x in params_leaves])
+    params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(x) for x in params_leaves])
+    if not keep_occupation:
+        params = {**params, "occupation": state.params["occupation"]}
+    state.params = params
     state.opt_state = trainer.init_optimizer(state.params)
     state.sampler_state = trainer.sampler.init_state(jax.random.PRNGKey(trainer.config.seed),
                                                      state.params)
@@ -205,7 +212,8 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
             config=None, *, relax: str = "isotropic", max_cell_updates: int = 10,
             steps_after_update: int | None = None, bulk_modulus: float | None = None,
             tolerance_sigma: float = 2.0, pressure_tolerance: float = 1e-3,
-            max_strain: float = 0.05, **options) -> NPTResult:
+            max_strain: float = 0.05, warm_start: NPTResult | None = None,
+            **options) -> NPTResult:
     """NCT Gibbs energy of a crystal at ``temperature`` (K) and ``pressure`` (GPa).
 
     ``potential``: a spec string (:func:`qfe.nct.make_potential`) or a callable
@@ -215,6 +223,9 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
     pressure_tolerance) or after ``max_cell_updates`` updates (then ``converged`` is False
     and a warning says so).  ``bulk_modulus`` (GPa) replaces the static-lattice estimate
     that sizes the first step; ``max_strain`` caps each step's linear strain.
+    ``warm_start``: the result of a neighbouring temperature or pressure on the same
+    structure: its last cell, flow and bulk modulus start this run, and the first cell
+    trains only ``steps_after_update`` steps.
     """
     from qfe.nct.api import _config_from, evaluate_state
     from qfe.nct.phonons import crystal_system, load_structure
@@ -256,6 +267,13 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
                                  f"this run has {record[key]!r}; use another output directory "
                                  f"or resume=False")
         record = stored
+    if warm_start is not None and not record["iterations"]:
+        if warm_start.natoms != natoms or warm_start.params is None:
+            raise ValueError("warm_start must be an NPTResult of this structure (same atoms) "
+                             "from this session (it carries the trained parameters)")
+        record["cell"] = [list(map(float, r)) for r in warm_start.cell]
+        if bulk_modulus is None:
+            record["bulk_modulus"] = float(warm_start.bulk_modulus)
     if record["bulk_modulus"] is None:
         record["bulk_modulus"] = (float(bulk_modulus) if bulk_modulus is not None
                                   else static_bulk_modulus(factory, atoms0))
@@ -267,7 +285,7 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
         record.get("bulk_modulus_static", record["bulk_modulus"])
     record.setdefault("bulk_modulus_static", b_static)
 
-    previous_params = None
+    previous_params = warm_start.params if warm_start is not None else None
     if record["iterations"] and out is not None:
         last_dir = out / f"cell-{record['iterations'][-1]['index']:02d}"
         previous_params = load_checkpoint(last_dir / CHECKPOINT_NAME)["params"]
@@ -279,7 +297,7 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
         atoms = _scaled(atoms0, cell)
         system = crystal_system(factory(atoms), atoms)
         cell_dir = out / f"cell-{index:02d}" if out is not None else None
-        steps = cfg.steps if index == 0 else later_steps
+        steps = cfg.steps if index == 0 and warm_start is None else later_steps
         cell_cfg = cfg.replace(steps=steps, output_dir=str(cell_dir) if cell_dir else None,
                                baselines=[])
         trainer = Trainer(system, cell_cfg)
@@ -287,7 +305,9 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
         state = None
         if previous_params is not None and not (checkpoint is not None and cfg.resume
                                                 and checkpoint.is_file()):
-            state = _warm_state(trainer, previous_params)
+            same_t = warm_start is None or index > 0 or \
+                float(warm_start.temperature) == float(cfg.temperature)
+            state = _warm_state(trainer, previous_params, keep_occupation=same_t)
         state = trainer.train(state=state, checkpoint=checkpoint)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")         # per-cell convergence is judged below
@@ -343,7 +363,7 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
         volume=(volume, volume * last["pressure_err"] / b),
         lattice=np.linalg.norm(cell, axis=1).tolist(), cell=cell.tolist(),
         measured_pressure=(last["pressure"], last["pressure_err"]), bulk_modulus=b,
-        iterations=list(record["iterations"]), final=final)
+        iterations=list(record["iterations"]), final=final, params=previous_params)
     if out is not None:
         result.to_json(out / "npt_result.json")
         result.plot(out / "npt_pressure.png")

@@ -194,7 +194,8 @@ class QuasiHarmonicCrystal(Potential):
     """Exactly harmonic at every volume, with volume-dependent frequencies: the model crystal
     whose quantum G(T, P) is known exactly (quasi-harmonic minimisation over V).
 
-        E = N B (v - v0)^2 / (2 v0) + sum_bonds k(v)/2 [e . (d - d0)]^2,  k(v) = k (v0/v)^(2 gamma)
+        E = N [e0 + B (v - v0)^2 / (2 v0)] + sum_bonds k(v)/2 [e . (d - d0)]^2,
+        k(v) = k (v0/v)^(2 gamma)
 
     v = |det cell| / N is the volume per atom; d0 and e are the reference bond vector and its
     direction carried along with the cell (d0 -> d0 F for a cell deformed by F), so at any
@@ -204,7 +205,8 @@ class QuasiHarmonicCrystal(Potential):
     has no shear stiffness: use it with isotropic cell changes (cubic cells).
 
     k in eV/A^2 at v = v0, ``bulk_modulus`` B in GPa, ``v0`` in A^3/atom (default: the
-    reference cell's), ``cutoff`` (A) selects the reference bonds.
+    reference cell's), ``e0`` the static energy per atom at v0 (eV), ``cutoff`` (A) selects
+    the reference bonds.
     """
 
     cutoff: float = 3.0
@@ -212,6 +214,7 @@ class QuasiHarmonicCrystal(Potential):
     gamma: float = 1.0
     bulk_modulus: float = 10.0
     v0: float | None = None
+    e0: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
@@ -247,4 +250,5 @@ class QuasiHarmonicCrystal(Potential):
         v = jnp.abs(jnp.linalg.det(c)) / self.natoms
         b = self.bulk_modulus / EV_PER_A3_TO_GPA                   # eV/A^3
         k_v = self.k * (self.v0 / v) ** (2.0 * self.gamma)
-        return self.natoms * 0.5 * b * (v - self.v0) ** 2 / self.v0 + jnp.sum(0.5 * k_v * x**2)
+        static = self.e0 + 0.5 * b * (v - self.v0) ** 2 / self.v0
+        return self.natoms * static + jnp.sum(0.5 * k_v * x**2)

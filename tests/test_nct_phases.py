@@ -1,0 +1,121 @@
+"""Phase comparison at constant pressure (qfe.nct.phases) against the exact crossing of two
+quasi-harmonic model phases, and the crossing estimator against a straight line."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from scipy.optimize import brentq
+from test_nct_npt import bond_frequencies
+
+from qfe import units
+from qfe.nct.phases import compare_phases, crossing_from_grid
+from qfe.nct.system import harmonic_oscillator_free_energy
+
+V0 = 3.44**3 / 2
+PHASE_A = dict(k=1.0, gamma=1.0, bulk_modulus=10.0, v0=V0, e0=0.0, cutoff=3.6)
+PHASE_B = dict(k=0.3, gamma=1.0, bulk_modulus=10.0, v0=V0, e0=0.010, cutoff=3.6)
+PRESSURE = 1.0
+
+
+def spec(p):
+    return "quasi-harmonic:" + ",".join(f"{k}={v}" for k, v in p.items())
+
+
+def structures():
+    bcc = bulk("Li", "bcc", a=3.44, cubic=True)                    # 2 atoms
+    fcc = bulk("Li", "fcc", a=(4 * V0) ** (1 / 3), cubic=True)     # 4 atoms
+    return bcc, fcc
+
+
+def exact_g(atoms, p, temperature):
+    """Exact quasi-harmonic G (meV/atom) of a model phase at PRESSURE."""
+    n = len(atoms)
+    v_ref = atoms.get_volume() / n
+    hw = bond_frequencies(atoms, p["k"] * (p["v0"] / v_ref) ** (2 * p["gamma"]), p["cutoff"])
+    b, pr = p["bulk_modulus"] / units.EV_PER_A3_TO_GPA, PRESSURE / units.EV_PER_A3_TO_GPA
+    kt = units.KB * temperature
+
+    def f(v):
+        return (p["e0"] + 0.5 * b * (v - p["v0"]) ** 2 / p["v0"]
+                + harmonic_oscillator_free_energy(hw * (v_ref / v) ** p["gamma"], kt) / n)
+
+    v = brentq(lambda v: -(f(v + 1e-5) - f(v - 1e-5)) / 2e-5 - pr, 0.6 * p["v0"],
+               1.6 * p["v0"])
+    return (f(v) + pr * v) * 1e3
+
+
+def test_crossing_of_a_straight_line_and_its_error():
+    t = [100.0, 150.0, 200.0]
+    dg = [-1.0, 0.5, 2.0]                          # zero at 100 + 50 * 1/1.5
+    c = crossing_from_grid(t, dg, [0.1, 0.1, 0.1])
+    assert c["temperature"] == pytest.approx(100 + 50 / 1.5)
+    assert c["bracket"] == [100.0, 150.0] and c["n_crossings"] == 1
+    # error by finite differences of T* in d1 and d2
+    h = 1e-6
+
+    def tstar(d1, d2):
+        return 100 - d1 * 50 / (d2 - d1)
+
+    g1 = (tstar(-1 + h, 0.5) - tstar(-1 - h, 0.5)) / (2 * h)
+    g2 = (tstar(-1, 0.5 + h) - tstar(-1, 0.5 - h)) / (2 * h)
+    assert c["error"] == pytest.approx(0.1 * np.hypot(g1, g2), rel=1e-6)
+    assert crossing_from_grid(t, [1.0, 2.0, 3.0], [0.1] * 3)["temperature"] is None
+    with pytest.raises(ValueError, match="1D"):
+        crossing_from_grid(t, [1.0, 2.0], [0.1, 0.1])
+
+
+def test_phase_crossing_of_two_exact_quasiharmonic_phases(tmp_path):
+    bcc, fcc = structures()
+    temps = [100.0, 150.0, 200.0]
+    r = compare_phases([bcc, fcc], [spec(PHASE_A), spec(PHASE_B)], PRESSURE, temps,
+                       labels=["A", "B"], flow="identity", steps=30, batch_size=256,
+                       eval_batches=10, progress=False, output_dir=tmp_path / "ph",
+                       npt_options={"steps_after_update": 20})
+    exact_a = [exact_g(bcc, PHASE_A, t) for t in temps]
+    exact_b = [exact_g(fcc, PHASE_B, t) for t in temps]
+    for ph, ex in ((r.phases["A"], exact_a), (r.phases["B"], exact_b)):
+        assert all(ph["converged"])
+        for g, e, x in zip(ph["G"], ph["G_err"], ex):
+            assert abs(g - x) < 2 * np.hypot(e, 2e-4) + 1e-3, (g, x)
+    # exact crossing of the exact curves, and the linear-interpolation one on this grid
+    t_exact = brentq(lambda t: exact_g(bcc, PHASE_A, t) - exact_g(fcc, PHASE_B, t), 100, 150)
+    t_lin = crossing_from_grid(temps, np.subtract(exact_a, exact_b), [0.0] * 3)["temperature"]
+    c = r.crossings["A-B"]
+    assert c["bracket"] == [100.0, 150.0]
+    assert abs(c["temperature"] - t_lin) < 3 * c["error"] + 0.05
+    assert abs(c["temperature"] - t_exact) < 3 * c["error"] + abs(t_lin - t_exact) + 0.05
+    # the static lattice of both phases has no crossing here: B is always above by e0
+    static = r.delta_g["A-B"]["baseline_crossings"]["static"]
+    assert static["temperature"] is None
+    # static H = e0 + P v0 - P^2 v0 / (2 B) at v = v0 (1 - P/B): the phases differ by e0
+    v_static = V0 * (1 - PRESSURE / PHASE_A["bulk_modulus"])
+    assert r.phases["A"]["static_volume"] == pytest.approx(v_static, rel=1e-6)
+    h_a = 1e3 * (PRESSURE * V0 - PRESSURE**2 * V0 / (2 * PHASE_A["bulk_modulus"])) \
+        / units.EV_PER_A3_TO_GPA
+    assert r.phases["A"]["baselines"]["static"][0] == pytest.approx(h_a, abs=1e-6)
+    assert r.delta_g["A-B"]["static_value"] == pytest.approx([-1e3 * PHASE_B["e0"]] * 3,
+                                                             abs=1e-6)
+    stored = json.loads((tmp_path / "ph" / "phases.json").read_text())
+    assert stored["crossings"]["A-B"]["temperature"] == pytest.approx(c["temperature"])
+    for name in ("phases.csv", "phases.png"):
+        assert (tmp_path / "ph" / name).is_file()
+
+
+def test_phases_cli_bad_input(tmp_path, capsys):
+    from qfe.cli import main
+
+    bcc, fcc = structures()
+    a, b = tmp_path / "a.vasp", tmp_path / "b.vasp"
+    bcc.write(a, format="vasp")
+    fcc.write(b, format="vasp")
+    assert main(["phases", str(a), "--pressure", "1", "--temperatures", "100,150"]) == 2
+    assert "at least two structures" in capsys.readouterr().err
+    assert main(["phases", str(a), str(b), "--pressure", "1", "--temperatures", "100,150",
+                 "--baselines", "static,qha"]) == 2
+    assert "unknown baseline 'qha'" in capsys.readouterr().err
+    assert main(["phases", str(a), str(b), "--pressure", "1", "--temperatures", "x"]) == 2
+    assert "--temperatures" in capsys.readouterr().err
+    assert main(["nct", str(a), "--potential", spec(PHASE_A), "--pressure", "nan"]) == 2
+    assert "pressure" in capsys.readouterr().err
