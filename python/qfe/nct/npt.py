@@ -183,11 +183,11 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def _warm_state(trainer, params_leaves, keep_occupation: bool = True):
-    """A fresh training state of ``trainer`` holding the given parameter leaves; with
-    ``keep_occupation`` False only the flow is kept and the occupations restart at the
-    harmonic Boltzmann weights of this trainer's temperature (the learned ones belong to
-    another temperature and would take many steps to move)."""
+def _warm_state(trainer, params_leaves):
+    """A fresh training state of ``trainer`` holding the given parameter leaves, except the
+    occupations' harmonic ladder hbar w_k / kT, which is this trainer's (new cell, new
+    temperature): the learned ladder scales and logits, the anharmonic corrections to the
+    Boltzmann weights, carry over on top of the new harmonic weights."""
     import jax
     import jax.numpy as jnp
 
@@ -199,9 +199,8 @@ def _warm_state(trainer, params_leaves, keep_occupation: bool = True):
         raise ValueError("the previous cell's flow does not fit this cell's modes "
                          "(the number of atoms or the flow changed)")
     params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(x) for x in params_leaves])
-    if not keep_occupation:
-        params = {**params, "occupation": state.params["occupation"]}
-    state.params = params
+    occupation = {**params["occupation"], "ladder": state.params["occupation"]["ladder"]}
+    state.params = {**params, "occupation": occupation}
     state.opt_state = trainer.init_optimizer(state.params)
     state.sampler_state = trainer.sampler.init_state(jax.random.PRNGKey(trainer.config.seed),
                                                      state.params)
@@ -305,9 +304,7 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
         state = None
         if previous_params is not None and not (checkpoint is not None and cfg.resume
                                                 and checkpoint.is_file()):
-            same_t = warm_start is None or index > 0 or \
-                float(warm_start.temperature) == float(cfg.temperature)
-            state = _warm_state(trainer, previous_params, keep_occupation=same_t)
+            state = _warm_state(trainer, previous_params)
         state = trainer.train(state=state, checkpoint=checkpoint)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")         # per-cell convergence is judged below
