@@ -17,6 +17,8 @@ Modules (a newcomer's map):
 - :mod:`~qfe.nct.trainer`     optax training loop, atomic checkpoints, exact resume
 - :mod:`~qfe.nct.observables` F, E, K, V, S, stress, excitation energies, DOS, RDF
 - :mod:`~qfe.nct.npt`         constant pressure: G = F + P Omega over cell updates
+- :mod:`~qfe.nct.phases`      G(T) of several structures, Delta G, crossing temperatures
+- :mod:`~qfe.nct.quench`      quenched samples and the quantum mean structure, with symmetry
 - :mod:`~qfe.nct.reference`   independent exact/Gaussian references for 1D model problems
 - :mod:`~qfe.nct.config`, :mod:`~qfe.nct.api`, :mod:`~qfe.nct.cli`, :mod:`~qfe.nct.demo`
 
