@@ -280,9 +280,8 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
             raise ValueError(f"the static lattice has a non-positive bulk modulus "
                              f"({record['bulk_modulus']:.4g} GPa) at the starting cell; give "
                              f"bulk_modulus (GPa) or start from a stable volume")
-    b_static = record["bulk_modulus"] if not record["iterations"] else \
-        record.get("bulk_modulus_static", record["bulk_modulus"])
-    record.setdefault("bulk_modulus_static", b_static)
+    # the first estimate bounds the secant updates (stored, so a resumed run keeps it)
+    b_static = record.setdefault("bulk_modulus_static", record["bulk_modulus"])
 
     previous_params = warm_start.params if warm_start is not None else None
     if record["iterations"] and out is not None:
