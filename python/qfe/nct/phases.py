@@ -84,14 +84,16 @@ def static_enthalpy(factory, atoms, pressure: float, tol: float = 1e-5,
 
     cell = np.asarray(atoms.get_cell())
     current = atoms
+    # one bulk modulus for all steps (each estimate costs two potential builds): the steps
+    # then converge linearly instead of quadratically, to the same tolerance
+    b = static_bulk_modulus(factory, current)
+    if not b > 0:
+        raise ValueError(f"the static lattice is unstable under compression (B = {b:.3g} "
+                         f"GPa at {current.get_volume() / len(current):.3f} A^3/atom)")
     for _ in range(max_iter):
         p = static_pressure(factory, current)
         if abs(p - pressure) < tol:
             break
-        b = static_bulk_modulus(factory, current)
-        if not b > 0:
-            raise ValueError(f"the static lattice is unstable under compression (B = {b:.3g} "
-                             f"GPa at {current.get_volume() / len(current):.3f} A^3/atom)")
         dlnv = float(np.clip((p - pressure) / b, -0.1, 0.1))
         cell = cell * np.exp(dlnv / 3.0)
         current = _scaled(atoms, cell)
