@@ -69,6 +69,20 @@ def _atoms(system, x):
                      cell=system.cell, pbc=True)
 
 
+def _sample_positions(trainer, state, n_samples: int, key) -> np.ndarray:
+    """Cartesian positions (n_samples, d) drawn exactly from the trained density matrix."""
+    import jax
+
+    system = trainer.system
+    out = []
+    sampler_state = state.sampler_state
+    while sum(len(x) for x in out) < n_samples:
+        key, k = jax.random.split(key)
+        batch, sampler_state, _ = trainer._sample(k, state.params, sampler_state)
+        out.append(np.asarray(system.positions(np.asarray(batch["q"]))))
+    return np.concatenate(out)[:n_samples]
+
+
 def nct_samples(trainer, state, n_samples: int, key=None) -> list:
     """``n_samples`` configurations (ase.Atoms) drawn from the trained density matrix."""
     import jax
@@ -77,14 +91,7 @@ def nct_samples(trainer, state, n_samples: int, key=None) -> list:
     if system.cell is None or system.symbols is None:
         raise ValueError("nct_samples needs a crystal system (cell and symbols)")
     key = jax.random.fold_in(state.key, 31337) if key is None else key
-    out = []
-    sampler_state = state.sampler_state
-    while len(out) < n_samples:
-        key, k = jax.random.split(key)
-        batch, sampler_state, _ = trainer._sample(k, state.params, sampler_state)
-        x = np.asarray(system.positions(np.asarray(batch["q"])))
-        out.extend(_atoms(system, xi) for xi in x[: n_samples - len(out)])
-    return out
+    return [_atoms(system, x) for x in _sample_positions(trainer, state, n_samples, key)]
 
 
 @dataclass
@@ -146,15 +153,7 @@ def mean_structure(trainer, state, n_batches: int = 4, key=None):
     and the standard error of each coordinate (N, 3) A."""
     import jax
 
-    system = trainer.system
     key = jax.random.fold_in(state.key, 4241) if key is None else key
-    xs = []
-    sampler_state = state.sampler_state
-    for _ in range(int(n_batches)):
-        key, k = jax.random.split(key)
-        batch, sampler_state, _ = trainer._sample(k, state.params, sampler_state)
-        xs.append(np.asarray(system.positions(np.asarray(batch["q"]))))
-    xs = np.concatenate(xs)
-    mean = xs.mean(axis=0)
+    xs = _sample_positions(trainer, state, int(n_batches) * trainer.config.batch_size, key)
     err = xs.std(axis=0, ddof=1) / np.sqrt(xs.shape[0])
-    return _atoms(system, mean), err.reshape(-1, 3)
+    return _atoms(trainer.system, xs.mean(axis=0)), err.reshape(-1, 3)
