@@ -119,6 +119,10 @@ def test_npt_reaches_exact_volume_and_gibbs_energy_and_resumes(tmp_path):
     check_against_exact(r, 100.0, 1.0)
     assert first.iterations[0]["pressure"] < 0.7          # it had to move: 0.6 GPa thermal
     assert (out / "npt_result.json").is_file() and (out / "npt_pressure.png").is_file()
+    again = qfe.nct.run_npt(crystal(), SPEC, max_cell_updates=10, **opts)   # nothing left
+    assert isinstance(again.final, qfe.nct.NCTResult)
+    assert again.final.report("F") == pytest.approx(r.final.report("F"), rel=1e-12)
+    assert again.final.stress["pressure_GPa"] == pytest.approx(r.final.stress["pressure_GPa"])
     with pytest.raises(ValueError, match="pressure"):
         qfe.nct.run_npt(crystal(), SPEC, max_cell_updates=10, **{**opts, "pressure": 2.0})
 

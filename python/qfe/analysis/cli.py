@@ -8,9 +8,10 @@ Units: A, ps, eV, K, amu; frequencies in THz and meV.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+
+from qfe._io import write_json_atomic
 
 
 def register(subparsers) -> None:
@@ -193,11 +194,7 @@ def _write_csv(path: str, header: list[str], table) -> None:
 
 
 def _write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=2)
 
 
 def _write_outputs(args, name: str, *, table=None, info=None, summary: str = "",

@@ -16,7 +16,8 @@ temperature grid).  Importing this module is cheap; the handler imports LAMMPS.
 from __future__ import annotations
 
 import argparse
-import json
+
+from qfe._io import write_json_atomic
 
 
 def register(subparsers) -> None:
@@ -166,7 +167,7 @@ def run(args) -> int:
     if args.output:
         d = Path(args.output)
         d.mkdir(parents=True, exist_ok=True)
-        (d / "result.json").write_text(json.dumps(out, indent=1))
+        write_json_atomic(d / "result.json", out)
         if curves:
             _plot(curves, d / "classical.png")
         print(f"results in {d.resolve()}")

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import qfe._jax
+from qfe._io import write_json_atomic
 from qfe.nct.config import NCTConfig
 from qfe.units import EV_TO_MEV
 
@@ -180,6 +180,7 @@ class NCTResult:
 
         d = {"temperature": self.temperature, "natoms": self.natoms, "n_modes": self.n_modes,
              "energy_unit": self.energy_unit, "report_unit": self.report_unit,
+             "report_scale": self.report_scale,
              "thermo": {k: {"value": v, "error": e} for k, (v, e) in self.thermo.items()},
              "thermo_report": {k: dict(zip(("value", "error"), self.report(k)))
                                for k in ("F", "E", "K", "V")},
@@ -192,9 +193,32 @@ class NCTResult:
         return clean(d)
 
     def to_json(self, path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+        return write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NCTResult":
+        """The inverse of :meth:`to_dict` (e.g. a stored ``result.json``); (value, error)
+        pairs come back as tuples.  Files written before ``report_scale`` was stored get it
+        from the reported and the raw F."""
+        thermo = {k: (v["value"], v["error"]) for k, v in d["thermo"].items()}
+        scale = d.get("report_scale")
+        if scale is None:
+            f = thermo["F"][0]
+            scale = d["thermo_report"]["F"]["value"] / f if f else 1.0
+        pair = (lambda x: tuple(x) if isinstance(x, list) and len(x) == 2 else x)
+        baselines = {name: {k: pair(v) for k, v in b.items()}
+                     for name, b in (d.get("baselines") or {}).items()}
+        zpe = {k: pair(v) for k, v in d["zpe"].items()}
+        stress = d.get("stress")
+        if stress is not None:
+            stress = {k: pair(v) for k, v in stress.items()}
+        return cls(config=d.get("config") or {}, temperature=d["temperature"],
+                   natoms=d["natoms"], n_modes=d["n_modes"], energy_unit=d["energy_unit"],
+                   report_unit=d["report_unit"], report_scale=float(scale), thermo=thermo,
+                   harmonic=d["harmonic"], zpe=zpe, stress=stress, spectrum=d.get("spectrum"),
+                   history=d.get("history") or [], baselines=baselines,
+                   convergence=d.get("convergence") or {},
+                   frequencies=d.get("frequencies") or [], timing=d.get("timing") or {})
 
     def to_csv(self, path) -> Path:
         """Training history, one row per step (energies in report units)."""

@@ -34,7 +34,6 @@ Units: GPa for pressures, A^3/atom for volumes, A for lengths, meV/atom for repo
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ import numpy as np
 
 import qfe._jax
 from qfe import units
+from qfe._io import write_json_atomic
 
 NPT_JSON = "npt.json"
 RELAX_MODES = ("isotropic", "axes")
@@ -100,9 +100,7 @@ class NPTResult:
                 "bulk_modulus_GPa": self.bulk_modulus, "iterations": self.iterations}
 
     def to_json(self, path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
-        return path
+        return write_json_atomic(path, self.to_dict())
 
     def plot(self, path) -> Path:
         """Pressure against volume over the cell updates, with the target line."""
@@ -172,15 +170,6 @@ def static_bulk_modulus(factory, atoms, strain: float = 0.005) -> float:
     p_minus = static_pressure(factory, _scaled(atoms, cell / s))
     dlnv = 2.0 * np.log(1.0 + strain)
     return float(-(p_plus - p_minus) / dlnv)
-
-
-def _write_json_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as fh:
-        json.dump(payload, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _warm_state(trainer, params_leaves):
@@ -340,7 +329,7 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
         final = result
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            _write_json_atomic(out / NPT_JSON, record)
+            write_json_atomic(out / NPT_JSON, record)
 
     last = record["iterations"][-1]
     if final is None and out is not None:               # everything was already done
@@ -373,6 +362,8 @@ def _param_leaves(params) -> list:
 
 
 def _load_cell_result(cell_dir: Path):
-    """The stored result.json of a finished cell (a dict), for resumed runs."""
+    """The stored result of a finished cell, for resumed runs (None if it is missing)."""
+    from qfe.nct.api import NCTResult
+
     path = cell_dir / "result.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return NCTResult.from_dict(json.loads(path.read_text())) if path.is_file() else None

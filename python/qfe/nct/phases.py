@@ -32,7 +32,6 @@ continues where it stopped.  Units: K, GPa, meV/atom, A^3/atom.
 from __future__ import annotations
 
 import csv
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 
 import qfe._jax
 from qfe import units
+from qfe._io import write_json_atomic
 
 PHASE_BASELINES = ("static", "harmonic", "gaussian", "occupations")
 
@@ -155,7 +155,7 @@ class PhaseComparison:
     def write(self, out) -> None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "phases.json").write_text(json.dumps(self.to_dict(), indent=1))
+        write_json_atomic(out / "phases.json", self.to_dict())
         with open(out / "phases.csv", "w", newline="") as fh:
             w = csv.writer(fh)
             bases = sorted({b for ph in self.phases.values() for b in ph["baselines"]})

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qfe._io import atomic_write
 from qfe._jax import jax, jnp
 from qfe.nct.config import NCTConfig
 from qfe.nct.convergence import monitor
@@ -185,12 +186,8 @@ def save_checkpoint(path, state: TrainState, config: NCTConfig, system: ModeSyst
             "history": list(state.history), "config": config.to_dict(),
             "system": _fingerprint(system), "leaves": counts}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path, "wb") as fh:
         np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return path
 
 

@@ -8,10 +8,11 @@ Layout of a system directory (deepmd-kit "npy" format):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from qfe._io import atomic_write
 
 
 def write_system(directory, positions, cells, energy, forces, virial, type_map=("Li",),
@@ -37,9 +38,8 @@ def write_system(directory, positions, cells, energy, forces, virial, type_map=(
     setdir = directory / "set.000"
     setdir.mkdir(parents=True, exist_ok=True)
     for name, arr in arrays.items():
-        tmp = setdir / f".{name}.tmp.npy"
-        np.save(tmp, arr)
-        os.replace(tmp, setdir / f"{name}.npy")
+        with atomic_write(setdir / f"{name}.npy", "wb") as fh:
+            np.save(fh, arr)
     (directory / "type.raw").write_text("\n".join(str(int(t)) for t in types) + "\n")
     (directory / "type_map.raw").write_text("\n".join(type_map) + "\n")
     return directory

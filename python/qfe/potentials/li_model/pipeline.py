@@ -16,13 +16,13 @@ data_settings.json, report.json, plots/) are copied to ``output``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
+from qfe._io import atomic_write
 from qfe.potentials.li_model import sampling
 from qfe.potentials.li_model.dataset import split_indices, write_system
 from qfe.potentials.li_model.settings import BuildSettings
@@ -37,9 +37,8 @@ STAGES = ("configs", "labels", "data", "train", "freeze", "validate")
 
 
 def _save_npz(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _log(msg: str) -> None:

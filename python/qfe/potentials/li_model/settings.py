@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from qfe._io import write_json_atomic
+
 
 @dataclass
 class BuildSettings:
@@ -99,9 +101,7 @@ class BuildSettings:
         return cls(**small)
 
     def save(self, path) -> None:
-        with open(path, "w") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
-            fh.write("\n")
+        write_json_atomic(path, self.to_dict(), indent=2)
 
     @classmethod
     def load(cls, path) -> BuildSettings:

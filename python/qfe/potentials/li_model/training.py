@@ -7,7 +7,6 @@ Interrupted training resumes from deepmd-kit's checkpoint (``--restart``).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from qfe._io import write_json_atomic
 from qfe.potentials.li_model.settings import BuildSettings
 
 
@@ -177,9 +177,4 @@ def freeze_and_convert(train_dir, output_dir) -> tuple[Path, Path]:
 
 
 def write_json(path, data) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, data, indent=2)
