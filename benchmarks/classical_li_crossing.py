@@ -6,6 +6,13 @@ Gibbs-Helmholtz, then Delta G(T) and the crossing with its error bar.
     python benchmarks/classical_li_crossing.py fcc [P_GPa]    (~4 min, 32 atoms)
     python benchmarks/classical_li_crossing.py cross [P_GPa]  (combines the two, prints T*)
 
+    --model dp4   the published DeePMD model ../shared/reference/li-dp/frozen_model_dp4.pb
+                  (about 3.5x slower per step than the default model; shorter runs, grid to
+                  300 K; results named classical_li_dp4_*)
+    --t0 T        temperature of the Frenkel-Ladd anchor (a grid point; default the lowest).
+                  G(T) = (T/T0) G(T0) - T int_T0^T H/T'^2 dT' multiplies the errors of
+                  G(T0) and H by about |T/T0 - 1|: an anchor near the crossing keeps them small.
+
 The phases run as separate commands (each under 10 min on one core); their curves go to
 benchmarks/results/classical_li_<phase>_P<P>.json, the crossing to
 benchmarks/results/classical_li_crossing_P<P>.json (+ .png).  Same as
@@ -32,15 +39,26 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TEMPERATURES = [50.0, 100.0, 150.0, 200.0, 250.0]
+REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "li-dp"
+# model name -> (potential spec for qfe.classical, temperatures, run lengths)
+MODELS = {
+    "default": ("default", TEMPERATURES,
+                dict(msd_equil_steps=500, msd_steps=1500, equil_steps=500, switch_steps=3000,
+                     repeats=3), dict(equil_steps=2000, steps=3000)),
+    "dp4": (str(REFERENCE / "frozen_model_dp4.pb"), TEMPERATURES + [300.0],
+            dict(msd_equil_steps=500, msd_steps=1500, equil_steps=500, switch_steps=2000,
+                 repeats=3), dict(equil_steps=1000, steps=2000)),
+}
 VOLUME = 19.2          # starting volume, A^3/atom (NPT sets the real one)
 CELLS = {"bcc": (2, 3), "fcc": (4, 2)}        # atoms per conventional cell, repeats
 
 
-def _path(name: str, pressure: float) -> Path:
-    return RESULTS / f"classical_li_{name}_P{pressure:g}.json"
+def _path(name: str, pressure: float, model: str = "default") -> Path:
+    tag = "" if model == "default" else f"{model}_"
+    return RESULTS / f"classical_li_{tag}{name}_P{pressure:g}.json"
 
 
-def run_phase(phase: str, pressure: float) -> None:
+def run_phase(phase: str, pressure: float, model: str = "default", t0=None) -> None:
     from ase.build import bulk
 
     from qfe.classical import FrenkelLaddSettings, MDSettings
@@ -49,20 +67,22 @@ def run_phase(phase: str, pressure: float) -> None:
     per_cell, reps = CELLS[phase]
     atoms = bulk("Li", phase, a=(per_cell * VOLUME) ** (1 / 3), cubic=True).repeat(reps)
     md = MDSettings(timestep=0.001, damping=0.1, pressure_damping=1.0)
-    fl = FrenkelLaddSettings(msd_equil_steps=500, msd_steps=1500, equil_steps=500,
-                             switch_steps=3000, repeats=3, seed=31, md=md)
-    npt = NPTSettings(equil_steps=2000, steps=3000, seed=41, md=md)
+    spec, temperatures, fl_steps, npt_steps = MODELS[model]
+    if model != "default" and not Path(spec).is_file():
+        raise SystemExit(f"model file not found: {spec}")
+    fl = FrenkelLaddSettings(**fl_steps, seed=31, md=md)
+    npt = NPTSettings(**npt_steps, seed=41, md=md)
     start = time.perf_counter()
-    curve, g0, npts = gibbs_curve(atoms, "default", TEMPERATURES, pressure, npt_settings=npt,
+    curve, g0, npts = gibbs_curve(atoms, spec, temperatures, pressure, t0=t0, npt_settings=npt,
                                   fl_settings=fl, progress=True, label=phase)
-    out = {"phase": phase, "natoms": len(atoms), "pressure_GPa": pressure,
+    out = {"phase": phase, "model": model, "natoms": len(atoms), "pressure_GPa": pressure,
            "curve": curve.to_dict(), "gibbs_T0": g0.to_dict(),
            "npt": [r.to_dict() for r in npts], "wall_time_s": time.perf_counter() - start}
     RESULTS.mkdir(exist_ok=True)
-    _path(phase, pressure).write_text(json.dumps(out, indent=1))
+    _path(phase, pressure, model).write_text(json.dumps(out, indent=1))
     print(g0.summary())
-    for t, g, e, r in zip(TEMPERATURES, curve.gibbs(TEMPERATURES),
-                          curve.gibbs_error(TEMPERATURES), npts):
+    for t, g, e, r in zip(temperatures, curve.gibbs(temperatures),
+                          curve.gibbs_error(temperatures), npts):
         print(f"  {phase} {t:6.1f} K: G = {g:.6f} eV/atom +- {1e3 * e:.3f} meV, V = "
               f"{r.volume / r.natoms:.3f} A^3/atom, H = {r.enthalpy / r.natoms:.6f} eV/atom")
     print(f"wall time {out['wall_time_s']:.0f} s")
@@ -82,16 +102,18 @@ def _curve(d):
                       label=c["label"])
 
 
-def cross(pressure: float) -> None:
+def cross(pressure: float, model: str = "default") -> None:
     from qfe.classical.cli import _plot
     from qfe.classical.gibbs import crossing_temperature
 
-    data = {p: json.loads(_path(p, pressure).read_text()) for p in ("bcc", "fcc")}
+    data = {p: json.loads(_path(p, pressure, model).read_text()) for p in ("bcc", "fcc")}
     curves = {p: _curve(d) for p, d in data.items()}
     out = crossing_temperature(curves["bcc"], curves["fcc"])
     out["cells"] = {p: d["natoms"] for p, d in data.items()}
-    _path("crossing", pressure).write_text(json.dumps(out, indent=1))
-    _plot([curves["bcc"], curves["fcc"]], _path("crossing", pressure).with_suffix(".png"))
+    out["model"] = model
+    _path("crossing", pressure, model).write_text(json.dumps(out, indent=1))
+    _plot([curves["bcc"], curves["fcc"]],
+          _path("crossing", pressure, model).with_suffix(".png"))
     print(f"Delta G = G_bcc - G_fcc at {pressure:g} GPa (meV/atom):")
     for t, g, e in zip(out["temperatures_K"], out["delta_g_meV_per_atom"],
                        out["delta_g_error_meV_per_atom"]):
@@ -104,14 +126,22 @@ def cross(pressure: float) -> None:
 
 
 def main(argv) -> int:
-    if not argv or argv[0] not in ("bcc", "fcc", "cross"):
+    options = {"--model": "default", "--t0": None}
+    for flag in options:
+        if flag in argv:
+            i = argv.index(flag)
+            options[flag] = argv[i + 1] if i + 1 < len(argv) else ""
+            argv = argv[:i] + argv[i + 2:]
+    model, t0 = options["--model"], options["--t0"]
+    t0 = None if t0 is None else float(t0)
+    if not argv or argv[0] not in ("bcc", "fcc", "cross") or model not in MODELS:
         print(__doc__)
         return 2
     pressure = float(argv[1]) if len(argv) > 1 else 0.0
     if argv[0] == "cross":
-        cross(pressure)
+        cross(pressure, model)
     else:
-        run_phase(argv[0], pressure)
+        run_phase(argv[0], pressure, model, t0)
     return 0
 
 
