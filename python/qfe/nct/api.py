@@ -196,7 +196,7 @@ class NCTResult:
         return write_json_atomic(path, self.to_dict())
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NCTResult":
+    def from_dict(cls, d: dict) -> NCTResult:
         """The inverse of :meth:`to_dict` (e.g. a stored ``result.json``); (value, error)
         pairs come back as tuples.  Files written before ``report_scale`` was stored get it
         from the reported and the raw F."""
@@ -205,7 +205,10 @@ class NCTResult:
         if scale is None:
             f = thermo["F"][0]
             scale = d["thermo_report"]["F"]["value"] / f if f else 1.0
-        pair = (lambda x: tuple(x) if isinstance(x, list) and len(x) == 2 else x)
+
+        def pair(x):
+            return tuple(x) if isinstance(x, list) and len(x) == 2 else x
+
         baselines = {name: {k: pair(v) for k, v in b.items()}
                      for name, b in (d.get("baselines") or {}).items()}
         zpe = {k: pair(v) for k, v in d["zpe"].items()}
