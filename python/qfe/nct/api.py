@@ -180,7 +180,6 @@ class NCTResult:
 
         d = {"temperature": self.temperature, "natoms": self.natoms, "n_modes": self.n_modes,
              "energy_unit": self.energy_unit, "report_unit": self.report_unit,
-             "report_scale": self.report_scale,
              "thermo": {k: {"value": v, "error": e} for k, (v, e) in self.thermo.items()},
              "thermo_report": {k: dict(zip(("value", "error"), self.report(k)))
                                for k in ("F", "E", "K", "V")},
@@ -198,13 +197,11 @@ class NCTResult:
     @classmethod
     def from_dict(cls, d: dict) -> NCTResult:
         """The inverse of :meth:`to_dict` (e.g. a stored ``result.json``); (value, error)
-        pairs come back as tuples.  Files written before ``report_scale`` was stored get it
-        from the reported and the raw F."""
+        pairs come back as tuples."""
+        from qfe.nct.trainer import report_units
+
         thermo = {k: (v["value"], v["error"]) for k, v in d["thermo"].items()}
-        scale = d.get("report_scale")
-        if scale is None:
-            f = thermo["F"][0]
-            scale = d["thermo_report"]["F"]["value"] / f if f else 1.0
+        scale, _ = report_units(d["energy_unit"], d["natoms"])
 
         def pair(x):
             return tuple(x) if isinstance(x, list) and len(x) == 2 else x
@@ -217,7 +214,7 @@ class NCTResult:
             stress = {k: pair(v) for k, v in stress.items()}
         return cls(config=d.get("config") or {}, temperature=d["temperature"],
                    natoms=d["natoms"], n_modes=d["n_modes"], energy_unit=d["energy_unit"],
-                   report_unit=d["report_unit"], report_scale=float(scale), thermo=thermo,
+                   report_unit=d["report_unit"], report_scale=scale, thermo=thermo,
                    harmonic=d["harmonic"], zpe=zpe, stress=stress, spectrum=d.get("spectrum"),
                    history=d.get("history") or [], baselines=baselines,
                    convergence=d.get("convergence") or {},

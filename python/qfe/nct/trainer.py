@@ -53,9 +53,14 @@ class TrainState:
 
 def report_scale(system: ModeSystem) -> tuple[float, str]:
     """Factor from system energy units to report units, and the unit's name."""
-    if system.energy_unit == "eV":
-        return EV_TO_MEV / system.natoms, "meV/atom"
-    return 1.0 / system.natoms, ("natural" if system.natoms == 1 else "natural/atom")
+    return report_units(system.energy_unit, system.natoms)
+
+
+def report_units(energy_unit: str, natoms: int) -> tuple[float, str]:
+    """:func:`report_scale` from the energy unit and the atom count alone."""
+    if energy_unit == "eV":
+        return EV_TO_MEV / natoms, "meV/atom"
+    return 1.0 / natoms, ("natural" if natoms == 1 else "natural/atom")
 
 
 def learning_rate_schedule(config: NCTConfig, lr: float, lr_min: float):
