@@ -639,14 +639,14 @@ void FixQTB::write_fdt(bigint segment)
 {
   const int m = params.n_f + 1;
   const auto w = bath->angular_grid();
-  const double inv = 1.0 / static_cast<double>(astate.nseg_measured);
   for (int t = 0; t < ntypes_fix; t++) {
     const size_t o = static_cast<size_t>(t) * m;
     const double mass = atom->mass[t + 1];
     fmt::print(fdt_fp, "# segment {} step {} type {} segments_measured {} fdt_scalar {:.6g}\n",
                segment, update->ntimestep, t + 1, astate.nseg_measured, astate.fdt_scalar);
     for (int k = 0; k < m; k++) {
-      const double cvv = astate.cvv_sum[o + k] * inv, cvr = astate.cvr_sum[o + k] * inv;
+      const double cvv = qfe::qtb_diagnostic_cvv(astate, adaptive_flag, o + k);
+      const double cvr = qfe::qtb_diagnostic_cvr(astate, adaptive_flag, o + k);
       const double delta = force->mvv2e * mass * astate.gamma_r[o + k] * cvv - cvr;
       fmt::print(fdt_fp, "{:.10g} {:.10g} {:.10g} {:.10g} {:.10g}\n", w[k],
                  astate.gamma_r[o + k], delta, cvv, cvr);

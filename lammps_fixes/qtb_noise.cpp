@@ -699,6 +699,16 @@ double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &
   return den > 0.0 ? num / den : 0.0;
 }
 
+double qtb_diagnostic_cvv(const QTBAdaptState &state, bool adaptive, size_t i)
+{
+  return adaptive ? state.cvv_ema[i] : state.cvv_sum[i] / static_cast<double>(state.nseg_measured);
+}
+
+double qtb_diagnostic_cvr(const QTBAdaptState &state, bool adaptive, size_t i)
+{
+  return adaptive ? state.cvr_ema[i] : state.cvr_sum[i] / static_cast<double>(state.nseg_measured);
+}
+
 void QTBAdaptState::reset(int ntypes, int n_f, double gamma)
 {
   const size_t size = static_cast<size_t>(ntypes) * (n_f + 1);
@@ -749,11 +759,10 @@ bool qtb_finish_segment(const QTBBath &bath, const QTBAdaptParameters &adapt, bo
       state.cvr_ema[o + k] += beta * (state.cvr_last[o + k] - state.cvr_ema[o + k]);
     }
     const double mass = type_masses[t];
-    const double inv = 1.0 / static_cast<double>(state.nseg_measured);
     for (int k = 0; k < m; k++) {
       gr[k] = state.gamma_r[o + k];
-      cvv[k] = state.cvv_sum[o + k] * inv;
-      cvr[k] = state.cvr_sum[o + k] * inv;
+      cvv[k] = qtb_diagnostic_cvv(state, adaptive, o + k);
+      cvr[k] = qtb_diagnostic_cvr(state, adaptive, o + k);
     }
     // diagnostic on the averaged spectra (no step)
     qtb_adapt_gamma(gr, cvv, cvr, mass, bath.gamma(), theta, probe, bath.units(), delta);

@@ -361,16 +361,22 @@ double qtb_adapt_gamma(std::vector<double> &gamma_r, const std::vector<double> &
 struct QTBAdaptState {
   std::vector<double> gamma_r, cvv_sum, cvr_sum, cvv_ema, cvr_ema, cvv_last, cvr_last;
   int64_t nseg_measured = 0;
-  double fdt_scalar = 0.0;    // sum |Delta_FDT| / sum m gamma_r C_vv (averaged spectra, all types)
+  double fdt_scalar = 0.0;    // sum |Delta_FDT| / sum m gamma_r C_vv (diagnostic spectra, all types)
   /// all types at gamma_r = gamma, nothing measured
   void reset(int ntypes, int n_f, double gamma);
 };
+
+/// The spectra the FDT diagnostic is evaluated on, at index t (N_f+1) + k: with adaptation the
+/// moving average (the spectra of the current gamma_r; a whole-history mean would mix in noise
+/// of gamma_r long gone), otherwise the mean over all measured segments.  Needs nseg_measured > 0.
+double qtb_diagnostic_cvv(const QTBAdaptState &state, bool adaptive, size_t i);
+double qtb_diagnostic_cvr(const QTBAdaptState &state, bool adaptive, size_t i);
 
 /// One completed segment, after the adapter's exact (rank-independent) sums over its atoms:
 /// count[t] atoms of type t contributed, sums[t 2m + k] and sums[t 2m + m + k] (m = N_f + 1)
 /// are their summed qtb_segment_spectra C_vv and Re C_vR.  Normalises them to spectral densities
 /// per degree of freedom (interval-average gain removed from C_vv), adds them to the sums and
-/// moving averages, evaluates Delta_FDT on the averaged spectra (state.fdt_scalar) and, when
+/// moving averages, evaluates Delta_FDT on the diagnostic spectra (state.fdt_scalar) and, when
 /// `adaptive` and more than adapt.skip segments are measured, adapts gamma_r (simple: last
 /// segment, normalised: moving average).  Returns true when gamma_r changed (set the slot
 /// scales again).  Types with count 0 are left alone; call only when some count is > 0.

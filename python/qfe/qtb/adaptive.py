@@ -211,20 +211,28 @@ class AdaptiveSpectra:
         if self.fdt_file is not None and self.nseg_measured % self.fdt_every == 0:
             self._write(segment, kernel.spectrum()[0])
 
-    def delta_fdt(self, t: int = 0) -> np.ndarray:
-        """Delta_FDT(w_k) (eV) of type t from the spectra averaged so far."""
+    def diagnostic_spectra(self, t: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """C_vv, Re C_vR of type t that Delta_FDT is evaluated on: with adaptation their
+        moving average (the spectra of the current gamma_r), otherwise the mean over all
+        measured segments (the kernel's rule, qtb_diagnostic_cvv)."""
+        if self.adaptive:
+            return self.cvv_ema[t], self.cvr_ema[t]
         inv = 1.0 / max(self.nseg_measured, 1)
-        return (self.kernel.units.mvv2e * self.type_masses[t] * self.gamma_r[t]
-                * self.cvv_sum[t] * inv - self.cvr_sum[t] * inv)
+        return self.cvv_sum[t] * inv, self.cvr_sum[t] * inv
+
+    def delta_fdt(self, t: int = 0) -> np.ndarray:
+        """Delta_FDT(w_k) (eV) of type t on the diagnostic spectra."""
+        cvv, cvr = self.diagnostic_spectra(t)
+        return self.kernel.units.mvv2e * self.type_masses[t] * self.gamma_r[t] * cvv - cvr
 
     def _write(self, segment: int, w) -> None:
-        inv = 1.0 / self.nseg_measured
         with open(self.fdt_file, "a") as fh:
             for t in range(self.ntypes):
                 fh.write(f"# segment {segment} type {t + 1} segments_measured "
                          f"{self.nseg_measured} fdt_scalar {self.fdt_scalar:.6g}\n")
                 d = self.delta_fdt(t)
+                cvv, cvr = self.diagnostic_spectra(t)
                 for k in range(w.size):
                     fh.write(f"{w[k]:.10g} {self.gamma_r[t, k]:.10g} {d[k]:.10g} "
-                             f"{self.cvv_sum[t, k] * inv:.10g} {self.cvr_sum[t, k] * inv:.10g}\n")
+                             f"{cvv[k]:.10g} {cvr[k]:.10g}\n")
                 fh.write("\n")
