@@ -10,7 +10,7 @@ convergence) on the same 54-atom 3x3x3 bcc cell at the model's static lattice pa
 Every LAMMPS process stays under 10 minutes on this (shared, 2-core) machine: the QTB runs are
 chains of 3-8 ps chunks joined by restart files (the bath, and the adapted spectrum of the
 adaptive QTB, continue exactly), the adaptive run adapting for 16 ps (10 segments) before it
-is averaged over 42 ps.
+is averaged over 84 ps (plain QTB: 42 ps).
 
     python benchmarks/pimd_vs_qtb.py [all]               # every job, then the table (make bench)
     python benchmarks/pimd_vs_qtb.py run einstein pimd8 qtb   # some jobs
@@ -61,7 +61,7 @@ JOBS = {
     # joined by restart files: exact continuation of the bath, adapted gamma_r included):
     # "discard" chunks equilibrate / adapt, "prod" chunks are averaged
     "adqtb": dict(kind="qtb", extra="deconvolution yes adaptive yes", discard=[8000, 8000],
-                  prod=[7000] * 6),
+                  prod=[7000] * 12),
     "qtb": dict(kind="qtb", extra="", discard=[3000], prod=[7000] * 6),
 }
 
