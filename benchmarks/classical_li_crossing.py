@@ -61,6 +61,7 @@ def _path(name: str, pressure: float, model: str = "default") -> Path:
 def run_phase(phase: str, pressure: float, model: str = "default", t0=None) -> None:
     from ase.build import bulk
 
+    from qfe._io import write_json_atomic
     from qfe.classical import FrenkelLaddSettings, MDSettings
     from qfe.classical.gibbs import NPTSettings, gibbs_curve
 
@@ -79,7 +80,7 @@ def run_phase(phase: str, pressure: float, model: str = "default", t0=None) -> N
            "curve": curve.to_dict(), "gibbs_T0": g0.to_dict(),
            "npt": [r.to_dict() for r in npts], "wall_time_s": time.perf_counter() - start}
     RESULTS.mkdir(exist_ok=True)
-    _path(phase, pressure, model).write_text(json.dumps(out, indent=1))
+    write_json_atomic(_path(phase, pressure, model), out)
     print(g0.summary())
     for t, g, e, r in zip(temperatures, curve.gibbs(temperatures),
                           curve.gibbs_error(temperatures), npts):
@@ -103,6 +104,7 @@ def _curve(d):
 
 
 def cross(pressure: float, model: str = "default") -> None:
+    from qfe._io import write_json_atomic
     from qfe.classical.cli import _plot
     from qfe.classical.gibbs import crossing_temperature
 
@@ -111,7 +113,7 @@ def cross(pressure: float, model: str = "default") -> None:
     out = crossing_temperature(curves["bcc"], curves["fcc"])
     out["cells"] = {p: d["natoms"] for p, d in data.items()}
     out["model"] = model
-    _path("crossing", pressure, model).write_text(json.dumps(out, indent=1))
+    write_json_atomic(_path("crossing", pressure, model), out)
     _plot([curves["bcc"], curves["fcc"]],
           _path("crossing", pressure, model).with_suffix(".png"))
     print(f"Delta G = G_bcc - G_fcc at {pressure:g} GPa (meV/atom):")

@@ -55,6 +55,7 @@ def _atoms(phase: str, volume: float):
 
 def run_phase(args) -> None:
     import qfe.nct
+    from qfe._io import write_json_atomic
 
     atoms = _atoms(args.phase, args.volume)
     t0 = time.perf_counter()
@@ -80,7 +81,7 @@ def run_phase(args) -> None:
     out["result"] = r.to_dict()
     RESULTS.mkdir(exist_ok=True)
     path = _path(args.model, args.phase, args.temperature, len(atoms))
-    path.write_text(json.dumps(out, indent=1))
+    write_json_atomic(path, out)
     print(f"NCT - occupations = {out['NCT_minus_occupations'][0]:+.3f} +- "
           f"{out['NCT_minus_occupations'][1]:.3f} meV/atom; NCT - Gaussian = "
           f"{out['NCT_minus_gaussian'][0]:+.3f} +- {out['NCT_minus_gaussian'][1]:.3f}; "
