@@ -46,9 +46,9 @@ W_S = W_L = LAM = C3 = D4 = K_S = K_L = LX = LY = 0.0
 W_Z = K_Z = 0.0                                      # the uncoupled harmonic z mode
 
 
-def set_model(name: str, w_z: float | None = None) -> None:
+def set_model(name: str, w_z: float | None = None, cubic: float | None = None) -> None:
     """Select a model; `w_z` (rad/ps) is the frequency of the uncoupled harmonic z mode
-    (default: w_l, as the soft mode)."""
+    (default: w_l, as the soft mode); `cubic` (eV/A^3) overrides the model's c."""
     global W_S, W_L, LAM, C3, D4, K_S, K_L, LX, LY, W_Z, K_Z
     p = MODELS[name]
     W_S, W_L, LAM, C3, D4, LX, LY = (p["w_s"], p["w_l"], p["lam"], p["c"], p["d"], p["lx"],
@@ -57,6 +57,8 @@ def set_model(name: str, w_z: float | None = None) -> None:
     K_L = MASS * MVV2E * W_L ** 2
     W_Z = W_L if w_z is None else float(w_z)
     K_Z = MASS * MVV2E * W_Z ** 2
+    if cubic is not None:
+        C3 = float(cubic)
 
 
 set_model("quartic")
@@ -162,10 +164,7 @@ def main() -> None:
     ap.add_argument("--only", default="plain,deconvolution,adaptive",
                     help="comma-separated subset of plain, deconvolution, adaptive")
     args = ap.parse_args()
-    set_model(args.model, args.w_z)
-    if args.cubic is not None:
-        global C3
-        C3 = args.cubic
+    set_model(args.model, args.w_z, args.cubic)
     t0 = time.time()
     exact = exact_averages()
     exact["K_z"] = exact["V_z"] = harmonic_kinetic(W_Z)
