@@ -389,6 +389,7 @@ class QTBDynamics(MolecularDynamics):
                                      fdt_every=fdt_every)
         self._bath_force = None
         self._bath_step = None
+        self.reference_positions = atoms.get_positions().copy()
         super().__init__(atoms, timestep, **kwargs)
 
     @property
@@ -401,6 +402,19 @@ class QTBDynamics(MolecularDynamics):
     def energy_to_bath(self) -> float:
         """Energy given to the bath so far (eV): E_kin + E_pot + energy_to_bath is conserved."""
         return self.bath.energy_to_bath
+
+    def virial_kinetic_energy(self) -> float:
+        """Virial estimate of the quantum kinetic energy (eV, summed over atoms):
+        -1/2 sum_i u_i . F_i, with u_i the displacement from :attr:`reference_positions` (the
+        positions when the dynamics was created; set it to the lattice sites if known) and F_i
+        the force of the potential (the bath force excluded).  Exact for the quantum canonical
+        ensemble of a solid at fixed cell (2 <T> = <u . dV/du>), so with
+        ``deconvolution='potential'`` (positions right, velocities friction-broadened) its
+        average is the kinetic energy to use; LAMMPS: the same from ``compute displace/atom``
+        and fix qtb's per-atom bath force (docs/fix_qtb.md).  Not valid when atoms diffuse or
+        the cell changes."""
+        u = self.atoms.get_positions() - self.reference_positions
+        return -0.5 * float(np.sum(u * self.atoms.get_forces(md=True)))
 
     def conserved_energy(self) -> float:
         """E_kin + E_pot + energy given to the bath (eV); drifts only by integration error."""

@@ -78,7 +78,8 @@ static const char *keyword_of(int parameter)
 /* ---------------------------------------------------------------------- */
 
 FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
-    Fix(lmp, narg, arg), bath_dt(0.0), state(nullptr), nmax_state(0), ring_index(-1), force_step(-1)
+    Fix(lmp, narg, arg), bath_dt(0.0), state(nullptr), nmax_state(0), bath_force(nullptr),
+    ring_index(-1), force_step(-1)
 {
   // defaults, limits and checks are the kernel's (qtb_noise.h); this parses the syntax only
   adaptive_flag = 0;
@@ -207,6 +208,11 @@ FixQTB::FixQTB(LAMMPS *lmp, int narg, char **arg) :
   extvector = -1;
   extlist = new int[size_vector]{1, 0, 0, 0, 0, 0, 0};
   ecouple_flag = 1;
+  // per atom: the bath force applied at the current step (force units), so that a deck can
+  // take the physical force f - f_ID (virial kinetic-energy estimator, docs/fix_qtb.md)
+  peratom_flag = 1;
+  size_peratom_cols = 3;
+  peratom_freq = 1;
   nevery = 1;
   restart_global = 1;
   restart_peratom = 1;
@@ -245,6 +251,7 @@ FixQTB::~FixQTB()
   atom->delete_callback(id, Atom::GROW);
   atom->delete_callback(id, Atom::RESTART);
   memory->destroy(state);
+  memory->destroy(bath_force);
   if (fdt_fp) fclose(fdt_fp);
 }
 
@@ -424,14 +431,18 @@ void FixQTB::apply_bath(bool setup_call)
   }
 
   double onestep = 0.0;
-  for (int i = 0; i < nlocal; i++)
+  for (int i = 0; i < nlocal; i++) {
     if (mask[i] & groupbit) {
       const float *fb = state[i] + ring_floats;
-      f[i][0] += fb[0];
-      f[i][1] += fb[1];
-      f[i][2] += fb[2];
+      for (int c = 0; c < 3; c++) {
+        f[i][c] += fb[c];
+        bath_force[i][c] = fb[c];
+      }
       onestep += qfe::QTBEnergyTally::power(fb, v[i]);
+    } else {
+      bath_force[i][0] = bath_force[i][1] = bath_force[i][2] = 0.0;
     }
+  }
 
   // first force of a fresh run: its work is its half kick at the next step
   if (setup_call && !reuse) tally.setup(onestep, update->dt);
@@ -680,7 +691,7 @@ int FixQTB::modify_param(int narg, char **arg)
 
 double FixQTB::memory_usage()
 {
-  double bytes = static_cast<double>(atom->nmax) * row_floats * sizeof(float);
+  double bytes = static_cast<double>(atom->nmax) * (row_floats * sizeof(float) + 3 * sizeof(double));
   bytes += static_cast<double>(2 * params.n_f) * (sizeof(double) * 2 + sizeof(float) * 2);
   return bytes;
 }
@@ -692,6 +703,8 @@ double FixQTB::memory_usage()
 void FixQTB::grow_arrays(int nmax)
 {
   memory->grow(state, nmax, row_floats, "qtb:state");
+  memory->grow(bath_force, nmax, 3, "qtb:bath_force");
+  array_atom = bath_force;
   for (int i = nmax_state; i < nmax; i++) set_arrays(i);    // fresh rows hold nothing
   nmax_state = nmax;
 }
@@ -699,13 +712,17 @@ void FixQTB::grow_arrays(int nmax)
 void FixQTB::copy_arrays(int i, int j, int /*delflag*/)
 {
   std::memcpy(state[j], state[i], sizeof(float) * row_floats);
+  std::memcpy(bath_force[j], bath_force[i], sizeof(double) * 3);
 }
 
 void FixQTB::set_arrays(int i)
 {
   // a new atom: nothing cached, no stored force
   qfe::QTBBath::invalidate(state[i]);
-  for (int c = 0; c < 3; c++) state[i][ring_floats + c] = std::nanf("");
+  for (int c = 0; c < 3; c++) {
+    state[i][ring_floats + c] = std::nanf("");
+    bath_force[i][c] = 0.0;
+  }
   if (spectra_flag) {
     const int32_t meta[2] = {kNoSegment, -1};
     std::memcpy(state[i] + ring_floats + 3 + 12 * params.n_f, meta, sizeof(meta));

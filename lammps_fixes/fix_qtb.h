@@ -70,6 +70,7 @@ class FixQTB : public Fix {
   // per-atom row of float32: [x ring L][y ring L][z ring L][bath force x y z]
   float **state;
   int nmax_state;             // rows allocated in state
+  double **bath_force;       // per-atom output f_ID[i][1..3]: the bath force of this step
   int ring_floats;           // 6 N_f
   int row_floats;            // 6 N_f + 3
   int exchange_doubles;      // row packed two floats per double
