@@ -118,24 +118,29 @@ def md_averages(qtb_extra: str, steps: int, n: int = 8, damp: float = 0.5, f_max
         "compute kz all reduce ave v_kz",
         f"variable ez atom 0.5*{K_Z}*v_dz*v_dz", "compute vz all reduce ave v_ez",
         "compute vxy all reduce ave v_exy",
+        # virial kinetic estimators (exact for the quantum ensemble, per coordinate):
+        # 2 <T_x> = <x dV/dx>, so K_x = -1/2 <dx f_x> with the model force only
+        "variable kvx atom -0.5*v_dx*v_fx", "variable kvy atom -0.5*v_dy*v_fy",
+        "compute kvx all reduce ave v_kvx", "compute kvy all reduce ave v_kvy",
         "thermo 10000", "thermo_style custom step temp f_q[7]",
         f"run {steps // 5}",
-        "fix avg all ave/time 1 1000 1000 c_kx c_ky c_vxy c_kz c_vz",
-        "fix rec all vector 1000 f_avg[1] f_avg[2] f_avg[3] f_avg[4] f_avg[5]",
+        "fix avg all ave/time 1 1000 1000 c_kx c_ky c_vxy c_kz c_vz c_kvx c_kvy",
+        "fix rec all vector 1000 f_avg[1] f_avg[2] f_avg[3] f_avg[4] f_avg[5] f_avg[6] f_avg[7]",
     ]
     for line in lines:
         lmp.command(line)
     lmp.command(f"run {steps}")
     rows = steps // 1000
-    data = np.array([[lmp.extract_fix("rec", 0, 2, i, j) for j in range(5)]
+    data = np.array([[lmp.extract_fix("rec", 0, 2, i, j) for j in range(7)]
                      for i in range(rows)])
     lmp.close()
     nb = 10
-    blocks = data[: rows // nb * nb].reshape(nb, -1, 5).mean(axis=1)
+    blocks = data[: rows // nb * nb].reshape(nb, -1, 7).mean(axis=1)
     mean = data.mean(axis=0)
     err = blocks.std(axis=0, ddof=1) / math.sqrt(nb)
     return {"K_x": (mean[0], err[0]), "K_y": (mean[1], err[1]), "V": (mean[2], err[2]),
-            "K_z": (mean[3], err[3]), "V_z": (mean[4], err[4])}
+            "K_z": (mean[3], err[3]), "V_z": (mean[4], err[4]),
+            "Kvir_x": (mean[5], err[5]), "Kvir_y": (mean[6], err[6])}
 
 
 def harmonic_kinetic(w: float) -> float:
@@ -168,6 +173,7 @@ def main() -> None:
     t0 = time.time()
     exact = exact_averages()
     exact["K_z"] = exact["V_z"] = harmonic_kinetic(W_Z)
+    exact["Kvir_x"], exact["Kvir_y"] = exact["K_x"], exact["K_y"]
     out = [f"# model {args.model}: T = {TEMP} K, H mass, w_s = {W_S}, w_l = {W_L}, "
            f"w_z = {W_Z} rad/ps, "
            f"lam = {LAM} eV/A^4, c = {C3} eV/A^3, d = {D4} eV/A^4; {args.atoms_per_side ** 3} "
@@ -190,7 +196,8 @@ def main() -> None:
                          f_max=args.f_max, n_f=args.n_f)
         line = f"{label:36s}" + "".join(
             f"  {k} {md[k][0] / exact[k] - 1:+.2%} +- {md[k][1] / exact[k]:.2%}"
-            for k in ("K_x", "K_y", "V", "K_z", "V_z")) + f"   ({time.time() - t1:.0f} s)"
+            for k in ("K_x", "K_y", "V", "K_z", "V_z", "Kvir_x", "Kvir_y"))
+        line += f"   ({time.time() - t1:.0f} s)"
         print(line, flush=True)
         out.append(line)
     out.append(f"# total {time.time() - t0:.0f} s")
