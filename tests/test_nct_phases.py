@@ -68,7 +68,7 @@ def test_crossing_of_a_straight_line_and_its_error():
 
 def test_phase_crossing_of_two_exact_quasiharmonic_phases(tmp_path):
     bcc, fcc = structures()
-    temps = [100.0, 150.0, 200.0]
+    temps = [100.0, 150.0]                   # the crossing is inside; a third T adds ~80 s
     r = compare_phases([bcc, fcc], [spec(PHASE_A), spec(PHASE_B)], PRESSURE, temps,
                        labels=["A", "B"], flow="identity", steps=30, batch_size=256,
                        eval_batches=10, progress=False, output_dir=tmp_path / "ph",
@@ -81,7 +81,7 @@ def test_phase_crossing_of_two_exact_quasiharmonic_phases(tmp_path):
             assert abs(g - x) < 2 * np.hypot(e, 2e-4) + 1e-3, (g, x)
     # exact crossing of the exact curves, and the linear-interpolation one on this grid
     t_exact = brentq(lambda t: exact_g(bcc, PHASE_A, t) - exact_g(fcc, PHASE_B, t), 100, 150)
-    t_lin = crossing_from_grid(temps, np.subtract(exact_a, exact_b), [0.0] * 3)["temperature"]
+    t_lin = crossing_from_grid(temps, np.subtract(exact_a, exact_b), [0.0] * 2)["temperature"]
     c = r.crossings["A-B"]
     assert c["bracket"] == [100.0, 150.0]
     assert abs(c["temperature"] - t_lin) < 3 * c["error"] + 0.05
@@ -95,7 +95,7 @@ def test_phase_crossing_of_two_exact_quasiharmonic_phases(tmp_path):
     h_a = 1e3 * (PRESSURE * V0 - PRESSURE**2 * V0 / (2 * PHASE_A["bulk_modulus"])) \
         / units.EV_PER_A3_TO_GPA
     assert r.phases["A"]["baselines"]["static"][0] == pytest.approx(h_a, abs=1e-6)
-    assert r.delta_g["A-B"]["static_value"] == pytest.approx([-1e3 * PHASE_B["e0"]] * 3,
+    assert r.delta_g["A-B"]["static_value"] == pytest.approx([-1e3 * PHASE_B["e0"]] * 2,
                                                              abs=1e-6)
     stored = json.loads((tmp_path / "ph" / "phases.json").read_text())
     assert stored["crossings"]["A-B"]["temperature"] == pytest.approx(c["temperature"])
