@@ -691,7 +691,8 @@ int FixQTB::modify_param(int narg, char **arg)
 
 double FixQTB::memory_usage()
 {
-  double bytes = static_cast<double>(atom->nmax) * (row_floats * sizeof(float) + 3 * sizeof(double));
+  double bytes =
+      static_cast<double>(atom->nmax) * (row_floats * sizeof(float) + 3 * sizeof(double));
   bytes += static_cast<double>(2 * params.n_f) * (sizeof(double) * 2 + sizeof(float) * 2);
   return bytes;
 }
