@@ -70,7 +70,8 @@ class NCTConfig:
                                         # split into gradient_groups to measure the noise);
                                         # "none": plain Adam
     gradient_groups: int = 8            # equal parts of the batch for the noise estimate
-    snr_threshold: float = 4.0          # step gain max(0, 1 - c * noise / |EMA gradient|^2)
+    snr_threshold: float = 4.0          # step gain max(0, 1 - c / z), z: excess power of the
+                                        # EMA gradient over its noise, in noise std units
     snr_decay: float = 0.99             # memory of that gradient moving average (per step)
     # convergence monitor (see qfe.nct.convergence)
     convergence_window: int = 50        # steps in the sliding window
