@@ -155,6 +155,22 @@ def test_einstein_crystal_kinetic_energy_with_deconvolution():
     assert plain / exact - 1 > 0.10
 
 
+def _ase_twin_of_einstein_deck(x0, v0, deconvolution):
+    """QTBDynamics on the 27 tethered H atoms of einstein_deck(n_cells=3, timestep 0.5 fs,
+    300 K, damp 0.1, f_max 100, N_f 100, seed 4242), started from the deck's x0, v0."""
+    from ase import Atoms
+
+    from qfe.ase_calculators import PS, HarmonicTethers, QTBDynamics
+    from qfe.units import MASS_H
+
+    atoms = Atoms("H27", positions=x0, cell=np.eye(3) * 9.0, pbc=True)
+    atoms.set_masses(np.full(27, MASS_H))
+    atoms.set_velocities(v0 / PS)
+    atoms.calc = HarmonicTethers(5.0, reference_positions=x0)
+    return QTBDynamics(atoms, timestep=0.0005 * PS, temperature_K=300.0, damp=0.1 * PS,
+                       f_max=100.0 / PS, n_f=100, seed=4242, deconvolution=deconvolution)
+
+
 def test_virial_kinetic_energy_with_potential_deconvolution():
     """`deconvolution potential` (damp 0.1 ps, f_max 400 THz): the velocities are broadened (K
     from 1/2 m v^2 well above the quantum value) but the positions are right, and the virial
@@ -177,11 +193,6 @@ def test_virial_kinetic_energy_with_potential_deconvolution():
 def test_ase_virial_kinetic_energy_equals_lammps():
     """QTBDynamics.virial_kinetic_energy() and the deck's estimator (compute displace/atom, f -
     f_q) on the same trajectory (27 tethered H atoms, deconvolution potential, 500 steps)."""
-    from ase import Atoms
-
-    from qfe.ase_calculators import PS, HarmonicTethers, QTBDynamics
-    from qfe.units import MASS_H
-
     from qtb_decks import einstein_deck, gather_sorted, run_commands
 
     deck = einstein_deck(n_cells=3, timestep=0.0005, temp="300", damp=0.1, f_max=100.0,
@@ -193,12 +204,7 @@ def test_ase_virial_kinetic_energy_equals_lammps():
     lmp.command("run 500")
     k_lmp = lmp.last_thermo()["c_kvir"]                  # the last step's thermo output
     lmp.close()
-    atoms = Atoms("H27", positions=x0, cell=np.eye(3) * 9.0, pbc=True)
-    atoms.set_masses(np.full(27, MASS_H))
-    atoms.set_velocities(v0 / PS)
-    atoms.calc = HarmonicTethers(5.0, reference_positions=x0)
-    dyn = QTBDynamics(atoms, timestep=0.0005 * PS, temperature_K=300.0, damp=0.1 * PS,
-                      f_max=100.0 / PS, n_f=100, seed=4242, deconvolution="potential")
+    dyn = _ase_twin_of_einstein_deck(x0, v0, "potential")
     dyn.run(500)
     k_ase = dyn.virial_kinetic_energy()
     print(f"virial K: ASE {k_ase:.12f} eV, LAMMPS {k_lmp:.12f} eV")
@@ -226,11 +232,6 @@ def test_einstein_crystal_deconvolution_grid(damp, f_max):
 def test_ase_dynamics_matches_lammps_with_deconvolution():
     """QTBDynamics(deconvolution=True) and fix qtb ... deconvolution yes: same kernel, same
     trajectory (27 tethered H atoms, 1000 steps)."""
-    from ase import Atoms
-
-    from qfe.ase_calculators import PS, HarmonicTethers, QTBDynamics
-    from qfe.units import MASS_H
-
     from qtb_decks import einstein_deck, gather_sorted, run_commands, unwrapped_sorted
 
     deck = einstein_deck(n_cells=3, timestep=0.0005, temp="300", damp=0.1, f_max=100.0,
@@ -241,12 +242,8 @@ def test_ase_dynamics_matches_lammps_with_deconvolution():
     lmp.command("run 1000")
     x_lmp = unwrapped_sorted(lmp)
     lmp.close()
-    atoms = Atoms("H27", positions=x0, cell=np.eye(3) * 9.0, pbc=True)
-    atoms.set_masses(np.full(27, MASS_H))
-    atoms.set_velocities(v0 / PS)
-    atoms.calc = HarmonicTethers(5.0, reference_positions=x0)
-    dyn = QTBDynamics(atoms, timestep=0.0005 * PS, temperature_K=300.0, damp=0.1 * PS,
-                      f_max=100.0 / PS, n_f=100, seed=4242, deconvolution=True)
+    dyn = _ase_twin_of_einstein_deck(x0, v0, True)
+    atoms = dyn.atoms
     dyn.run(1000)
     dx = np.max(np.abs(atoms.get_positions() - x_lmp))
     assert np.sqrt(np.mean((x_lmp - x0) ** 2)) > 0.05
