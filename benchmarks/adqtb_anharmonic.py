@@ -91,6 +91,11 @@ def exact_averages(nx: int = 40, ny: int = 60, nstates: int = 150) -> dict:
             "V": float(p @ np.einsum("in,i,in->n", c, v, c))}
 
 
+# averaged per-atom computes of md_averages -> the names it returns
+COLUMNS = {"kx": "K_x", "ky": "K_y", "vxy": "V", "kz": "K_z", "vz": "V_z", "kvx": "Kvir_x",
+           "kvy": "Kvir_y"}
+
+
 def md_averages(qtb_extra: str, steps: int, n: int = 8, damp: float = 0.5, f_max: float = 200.0,
                 n_f: int = 100, seed: int = 2024) -> dict:
     """<K_x>, <K_y>, <V_xy> per atom (eV) over `steps` steps (dt 0.5 fs) after steps/5 of
@@ -124,23 +129,21 @@ def md_averages(qtb_extra: str, steps: int, n: int = 8, damp: float = 0.5, f_max
         "compute kvx all reduce ave v_kvx", "compute kvy all reduce ave v_kvy",
         "thermo 10000", "thermo_style custom step temp f_q[7]",
         f"run {steps // 5}",
-        "fix avg all ave/time 1 1000 1000 c_kx c_ky c_vxy c_kz c_vz c_kvx c_kvy",
-        "fix rec all vector 1000 f_avg[1] f_avg[2] f_avg[3] f_avg[4] f_avg[5] f_avg[6] f_avg[7]",
+        f"fix avg all ave/time 1 1000 1000 {' '.join('c_' + c for c in COLUMNS)}",
+        "fix rec all vector 1000 " + " ".join(f"f_avg[{j + 1}]" for j in range(len(COLUMNS))),
     ]
     for line in lines:
         lmp.command(line)
     lmp.command(f"run {steps}")
     rows = steps // 1000
-    data = np.array([[lmp.extract_fix("rec", 0, 2, i, j) for j in range(7)]
+    data = np.array([[lmp.extract_fix("rec", 0, 2, i, j) for j in range(len(COLUMNS))]
                      for i in range(rows)])
     lmp.close()
     nb = 10
-    blocks = data[: rows // nb * nb].reshape(nb, -1, 7).mean(axis=1)
+    blocks = data[: rows // nb * nb].reshape(nb, -1, len(COLUMNS)).mean(axis=1)
     mean = data.mean(axis=0)
     err = blocks.std(axis=0, ddof=1) / math.sqrt(nb)
-    return {"K_x": (mean[0], err[0]), "K_y": (mean[1], err[1]), "V": (mean[2], err[2]),
-            "K_z": (mean[3], err[3]), "V_z": (mean[4], err[4]),
-            "Kvir_x": (mean[5], err[5]), "Kvir_y": (mean[6], err[6])}
+    return {name: (mean[j], err[j]) for j, name in enumerate(COLUMNS.values())}
 
 
 def harmonic_kinetic(w: float) -> float:

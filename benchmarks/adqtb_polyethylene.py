@@ -38,13 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qfe.analysis.thermo import block_average
 from qfe.lammps import lammps_environment, lmp_executable
 from qfe.pimd import PIMD_FIX_LINE, run_pimd_deck, thermo_column
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from pimd_vs_qtb import _plain_lmp, statistical_inefficiency  # noqa: E402
+from pimd_vs_qtb import _plain_lmp, mean_and_error  # noqa: E402
 
 RESULT = HERE / "results" / "adqtb_polyethylene.txt"
 TEMP = 300.0
@@ -127,14 +126,6 @@ def run_job(name: str, workdir: Path, nice: int) -> None:
     print(f"{name}: {wall:.0f} s", flush=True)
 
 
-def _mean_err(x: np.ndarray) -> tuple[float, float]:
-    """Mean and standard error with the integrated autocorrelation time (block average as a
-    floor)."""
-    m, e_blocks = block_average(x, n_blocks=10)
-    e_ac = float(np.std(x, ddof=1) * np.sqrt(statistical_inefficiency(x) / len(x)))
-    return m, max(e_blocks, e_ac)
-
-
 def analyse(workdir: Path) -> dict:
     res = {}
     for name, spec in JOBS.items():
@@ -144,7 +135,7 @@ def analyse(workdir: Path) -> dict:
             if not log.exists():
                 continue
             steps, k = thermo_column(log, "f_pimd[7]")
-            res[name] = {"K": _mean_err(k[steps > spec["equil"]] / 60 * 1e3)}
+            res[name] = {"K": mean_and_error(k[steps > spec["equil"]] / 60 * 1e3)}
         else:
             log = jd / "log.lammps"
             if not log.exists():
@@ -157,8 +148,8 @@ def analyse(workdir: Path) -> dict:
             if steps[0] != spec["equil"] or steps[-1] != spec["equil"] + spec["prod"]:
                 continue                                    # not finished
             sel = steps > spec["equil"]
-            res[name] = {"K": _mean_err(kv[sel] / 60 * 1e3),
-                         "Kvir": _mean_err(kvir[sel] / 60 * 1e3),
+            res[name] = {"K": mean_and_error(kv[sel] / 60 * 1e3),
+                         "Kvir": mean_and_error(kvir[sel] / 60 * 1e3),
                          "fdt": (float(fdt[0]), float(fdt[sel].mean()))}
     return res
 

@@ -261,6 +261,14 @@ def statistical_inefficiency(x: np.ndarray) -> float:
     return s
 
 
+def mean_and_error(x: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of a correlated series: the larger of the 10-block error and
+    the error from the integrated autocorrelation time."""
+    mean, err_blocks = block_average(x, n_blocks=10)
+    err_ac = float(np.std(x) * math.sqrt(statistical_inefficiency(x) / len(x)))
+    return mean, max(err_blocks, err_ac)
+
+
 def first_peak(r: np.ndarray, g: np.ndarray, half_width: int = 3) -> tuple[float, float]:
     """Position (A) and height of the first RDF maximum: least-squares parabola through the
     largest bin below 3.3 A (bcc Li: first shell a sqrt(3)/2 ~ 3.03 A, second a ~ 3.5 A) and
@@ -313,15 +321,13 @@ def analyse(workdir: Path) -> dict:
             sel = np.ones(len(k), bool)
             equil_steps, prod_steps = sum(spec["discard"]), sum(spec["prod"])
         ke = k[sel] / natoms * 1e3                      # meV/atom
-        mean, err = block_average(ke, n_blocks=10)
-        s_ineff = statistical_inefficiency(ke)
-        err_ac = float(np.std(ke) * math.sqrt(s_ineff / len(ke)))
+        mean, err = mean_and_error(ke)
         pos, height = first_peak(r, g)
         # rough error of the peak: spread of the per-bead (PIMD; beads are correlated, so
         # this underestimates) or per-chunk (QTB, 2 chunks) peaks / sqrt(n)
         pk = np.array([first_peak(r, gp) for gp in parts])
         pk_err = pk.std(axis=0, ddof=1) / math.sqrt(len(pk)) if len(pk) > 1 else [0.0, 0.0]
-        out[name] = dict(ke=mean, ke_err=max(err, err_ac), n=len(ke), pos=pos, height=height,
+        out[name] = dict(ke=mean, ke_err=err, n=len(ke), pos=pos, height=height,
                          pos_err=float(pk_err[0]), height_err=float(pk_err[1]),
                          loop_s=loop, wall_s=float((jd / "wall.txt").read_text()),
                          s_per_step=loop / (equil_steps + prod_steps),
