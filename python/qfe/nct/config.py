@@ -42,6 +42,9 @@ class NCTConfig:
     sampler: str = "exact"              # "exact" (qfe) or "metropolis" (paper)
     kinetic: str = "stochastic"         # "stochastic", "laplacian" or "gradient"
     n_probes: int = 1                   # probe vectors of the stochastic Laplacian
+    align_degenerate: int = 4           # thermal samples whose Hessians fix the basis inside
+                                        # degenerate frequency subspaces (0: keep the
+                                        # eigensolver's basis); see system.align_degenerate_modes
     gradient: str = "stl"               # flow gradient: "stl" (sticking the landing),
                                         # "pathwise" or "score" (paper)
     clip_factor: float = 5.0            # clip local values at mean +- c * mean-abs-deviation
@@ -123,6 +126,7 @@ class NCTConfig:
         need(self.sampler in SAMPLERS, "sampler", f"choose from {SAMPLERS}")
         need(self.kinetic in KINETIC_ESTIMATORS, "kinetic", f"choose from {KINETIC_ESTIMATORS}")
         integer("n_probes", 1)
+        integer("align_degenerate", 0)
         need(self.gradient in GRADIENT_ESTIMATORS, "gradient",
              f"choose from {GRADIENT_ESTIMATORS}")
         # STL drops E[d E_loc/d theta at fixed q], which vanishes only for H Psi / Psi forms;
@@ -206,6 +210,7 @@ class NCTConfig:
     # options whose change makes an old checkpoint meaningless for this run
     PHYSICS_OPTIONS = ("temperature", "n_levels", "occupations", "flow", "flow_depth", "flow_width",
                        "flow_mlp_layers", "flow_elementwise", "sampler", "kinetic", "n_probes",
+                       "align_degenerate",
                        "gradient", "clip_factor", "mc_steps", "mc_step_size", "mc_therm",
                        "batch_size", "lr_occupation", "lr_flow", "min_lr_occupation",
                        "min_lr_flow", "lr_schedule", "lr_warmup", "lr_decay_rate",

@@ -194,6 +194,7 @@ class Driver:
                 f"(lowest {-np.max(self.system.hbar_omega[self.system.imaginary]) * 1e3:.3f} "
                 f"meV): relax the structure (minimize) before fix nct_sample")
         self.trainer = Trainer(self.system, self.config)
+        self.system = self.trainer.system       # the basis the trainer works in
         state = None
         if restart_file:              # read_restart: continue exactly where write_restart was
             try:

@@ -207,6 +207,83 @@ def harmonic_system(energy_fn, x0, masses, *, hbar: float = 1.0, kB: float = 1.0
                       imaginary=imaginary, energy_unit=energy_unit, **extras)
 
 
+def degenerate_blocks(hbar_omega, rtol: float = 1e-5) -> list:
+    """Index arrays of the groups of modes whose frequencies agree within ``rtol`` (relative),
+    groups of two or more only."""
+    w = np.asarray(hbar_omega, dtype=float)
+    order = np.argsort(w, kind="stable")
+    blocks, start = [], 0
+    for i in range(1, w.size + 1):
+        if i == w.size or w[order[i]] - w[order[i - 1]] > rtol * w[order[i]]:
+            if i - start >= 2:
+                blocks.append(np.sort(order[start:i]))
+            start = i
+    return blocks
+
+
+def align_degenerate_modes(system: ModeSystem, kT: float, n_samples: int = 4, seed: int = 0,
+                           rtol: float = 1e-5, chunk: int = 64) -> ModeSystem:
+    """The same system with its basis rotated inside every degenerate frequency subspace so
+    that the anharmonic part of the potential is as mode-diagonal as the samples can tell.
+
+    Inside a subspace of equal w_k the harmonic basis is arbitrary (whatever the
+    eigensolver returned), while the anharmonicity may single out directions: for V = sum_k
+    v((R x)_k) with equal harmonic frequencies, only the rotation R makes V separable, and
+    the flow, trained from the identity, did not find it (measured in docs/nct.md: stuck at
+    53-58 % of the Gaussian-to-limit gap for any step count, learning rate or step
+    control; 96 % once the basis is aligned).  The Hessian in q at thermal samples of the
+    harmonic state (variance coth(hbar w / 2kT) / 2 per mode), restricted to a subspace,
+    is diagonal in the separating basis whenever one exists; the basis is taken as the
+    eigenvectors of a random combination of the sampled blocks (fixed ``seed``; exact for
+    commuting blocks, an equally valid basis otherwise).  Hessian columns come from central
+    differences of the gradient (2 gradients per degenerate mode and sample, ``chunk`` at
+    a time), so any potential with forces works.  The harmonic part, and so every harmonic
+    result, is unchanged; the displacement matrix is the only thing that changes.
+    """
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    n_samples = int(n_samples)
+    if n_samples < 1:
+        raise ValueError(f"align_degenerate_modes needs n_samples >= 1, got {n_samples}")
+    blocks = degenerate_blocks(system.hbar_omega, rtol)
+    if not blocks:
+        return system
+    w = system.hbar_omega
+    rng = np.random.default_rng(seed)
+    sd = np.sqrt(0.5 / np.tanh(w / (2.0 * kT))) if kT > 0 else np.sqrt(0.5) * np.ones_like(w)
+    centres = rng.normal(size=(n_samples, w.size)) * sd
+    cols = np.concatenate(blocks)
+    h = 1e-4
+    if system.prepare is not None:
+        system.prepare(np.asarray(system.positions(centres)))
+    grad = jax.jit(jax.vmap(jax.grad(system.potential_q)))
+    weights = rng.normal(size=n_samples)
+    combined = np.zeros((w.size, w.size))           # only the degenerate blocks are filled
+    for s in range(n_samples):
+        hess_cols = []
+        for i in range(0, cols.size, chunk):
+            part = cols[i:i + chunk]
+            step = np.zeros((part.size, w.size))
+            step[np.arange(part.size), part] = h
+            plus = np.asarray(grad(jnp.asarray(centres[s] + step)))
+            minus = np.asarray(grad(jnp.asarray(centres[s] - step)))
+            hess_cols.append((plus - minus) / (2.0 * h))
+        hess = np.concatenate(hess_cols)           # (len(cols), M): rows = columns of H
+        row = {c: r for r, c in enumerate(cols)}
+        for b in blocks:
+            hb = hess[[row[c] for c in b]][:, b]
+            combined[np.ix_(b, b)] += weights[s] * 0.5 * (hb + hb.T)
+    displacement = np.array(system.displacement, copy=True)
+    for b in blocks:
+        _, vec = np.linalg.eigh(combined[np.ix_(b, b)])
+        displacement[:, b] = system.displacement[:, b] @ vec
+    info = {**system.info, "degenerate_blocks": len(blocks), "aligned_modes": int(cols.size)}
+    return dataclasses.replace(system, displacement=displacement, info=info)
+
+
 def model_system_1d(potential, x0: float = 0.0, mass: float = 1.0, **kw) -> ModeSystem:
     """A 1D system in natural units (hbar = m = kB = 1 unless given): ``potential(x)``
     takes a scalar.  The basis frequency is |V''(x0)|^(1/2) (imaginary at a barrier top)."""

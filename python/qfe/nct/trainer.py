@@ -28,7 +28,7 @@ from qfe.nct.estimators import FreeEnergyObjective, LocalEnergy
 from qfe.nct.flow import Flow
 from qfe.nct.occupation import OccupationModel
 from qfe.nct.sampler import make_sampler
-from qfe.nct.system import ModeSystem
+from qfe.nct.system import ModeSystem, align_degenerate_modes
 from qfe.nct.wavefunction import Wavefunction
 from qfe.units import EV_TO_MEV
 
@@ -253,10 +253,13 @@ class Trainer:
     """Variational free-energy minimisation for a :class:`ModeSystem` (see module doc)."""
 
     def __init__(self, system: ModeSystem, config: NCTConfig):
-        self.system = system
         self.config = config.validate()
-        m = system.n_modes
         self.kT = system.kT(config.temperature)
+        if config.align_degenerate:
+            system = align_degenerate_modes(system, self.kT, config.align_degenerate,
+                                            seed=config.seed)
+        self.system = system
+        m = system.n_modes
         self.flow = Flow(m, kind=config.flow, depth=config.flow_depth, width=config.flow_width,
                          mlp_layers=config.flow_mlp_layers, elementwise=config.flow_elementwise)
         self.occupation = OccupationModel(m, config.n_levels)
