@@ -119,6 +119,21 @@ def test_alignment_option_is_validated_and_can_be_off():
     assert on.system.info["aligned_modes"] == 4
 
 
+def test_alignment_is_not_recomputed_for_an_aligned_system(monkeypatch):
+    """Baselines get the trainer's aligned system: aligning it again with the same settings
+    must return it as it is, without evaluating the potential (counted), while other
+    settings (another seed) realign."""
+    system = rotated_system(4, 0)
+    aligned = align_degenerate_modes(system, 1.0, n_samples=2, seed=3)
+    calls = []
+    monkeypatch.setattr(aligned, "potential_q",
+                        lambda q: calls.append(1) or system.potential_q(q), raising=False)
+    assert align_degenerate_modes(aligned, 1.0, n_samples=2, seed=3) is aligned
+    assert not calls
+    again = align_degenerate_modes(aligned, 1.0, n_samples=2, seed=4)
+    assert calls and again.info["alignment"] == [2, 4, 1.0, 1e-5]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed, v, kT", [(0, quartic, 1.0), (1, quartic, 0.2),
                                          (2, morse_like, 1.0)])

@@ -333,7 +333,7 @@ def run_system(system, config=None, **options) -> NCTResult:
     checkpoint = out / CHECKPOINT_NAME if out else None
     state = trainer.train(checkpoint=checkpoint)
     t_train = time.perf_counter() - t0
-    baselines = {name: baseline(system, cfg, name) for name in cfg.baselines}
+    baselines = {name: baseline(trainer.system, cfg, name) for name in cfg.baselines}
     return evaluate_state(trainer, state, t_train=t_train, baselines=baselines)
 
 

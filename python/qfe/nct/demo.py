@@ -59,7 +59,7 @@ def run_demo(potential="default", *, repeat: int = DEFAULTS["repeat"],
     if baseline_steps > 0:
         for name in ("occupations", "gaussian"):
             t_b = time.perf_counter()
-            baselines[name] = baseline(system, cfg, name, steps=baseline_steps,
+            baselines[name] = baseline(trainer.system, cfg, name, steps=baseline_steps,
                                        time_limit=baseline_seconds)
             print_fn(f"baseline {name}: {baselines[name]['steps_used']} steps in "
                      f"{time.perf_counter() - t_b:.1f} s")

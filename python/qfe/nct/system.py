@@ -248,6 +248,9 @@ def align_degenerate_modes(system: ModeSystem, kT: float, n_samples: int = 4, se
     n_samples = int(n_samples)
     if n_samples < 1:
         raise ValueError(f"align_degenerate_modes needs n_samples >= 1, got {n_samples}")
+    settings = [n_samples, int(seed), float(kT), float(rtol)]
+    if system.info.get("alignment") == settings:
+        return system                              # already aligned with these settings
     blocks = degenerate_blocks(system.hbar_omega, rtol)
     if not blocks:
         return system
@@ -262,6 +265,7 @@ def align_degenerate_modes(system: ModeSystem, kT: float, n_samples: int = 4, se
     grad = jax.jit(jax.vmap(jax.grad(system.potential_q)))
     weights = rng.normal(size=n_samples)
     combined = np.zeros((w.size, w.size))           # only the degenerate blocks are filled
+    row = {c: r for r, c in enumerate(cols)}
     for s in range(n_samples):
         hess_cols = []
         for i in range(0, cols.size, chunk):
@@ -272,7 +276,6 @@ def align_degenerate_modes(system: ModeSystem, kT: float, n_samples: int = 4, se
             minus = np.asarray(grad(jnp.asarray(centres[s] - step)))
             hess_cols.append((plus - minus) / (2.0 * h))
         hess = np.concatenate(hess_cols)           # (len(cols), M): rows = columns of H
-        row = {c: r for r, c in enumerate(cols)}
         for b in blocks:
             hb = hess[[row[c] for c in b]][:, b]
             combined[np.ix_(b, b)] += weights[s] * 0.5 * (hb + hb.T)
@@ -280,7 +283,8 @@ def align_degenerate_modes(system: ModeSystem, kT: float, n_samples: int = 4, se
     for b in blocks:
         _, vec = np.linalg.eigh(combined[np.ix_(b, b)])
         displacement[:, b] = system.displacement[:, b] @ vec
-    info = {**system.info, "degenerate_blocks": len(blocks), "aligned_modes": int(cols.size)}
+    info = {**system.info, "degenerate_blocks": len(blocks), "aligned_modes": int(cols.size),
+            "alignment": settings}
     return dataclasses.replace(system, displacement=displacement, info=info)
 
 
