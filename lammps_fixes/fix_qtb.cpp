@@ -439,9 +439,7 @@ void FixQTB::apply_bath(bool setup_call)
         bath_force[i][c] = fb[c];
       }
       onestep += qfe::QTBEnergyTally::power(fb, v[i]);
-    } else {
-      bath_force[i][0] = bath_force[i][1] = bath_force[i][2] = 0.0;
-    }
+    }    // atoms outside the group had bath_force zeroed by set_arrays() above
   }
 
   // first force of a fresh run: its work is its half kick at the next step
