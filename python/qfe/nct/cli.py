@@ -82,8 +82,9 @@ pressure, Delta G(T) with error bars and the crossing temperature (see qfe.nct.p
 
 Every structure and temperature is a constant-pressure NCT run (qfe nct --pressure), warm
 started from the previous temperature; static-lattice and harmonic baselines come in the same
-run (--baselines adds gaussian/occupations trainings).  Writes phases.json, phases.csv and
-phases.png to --output, and resumes from it when started again.
+run (--baselines adds the phonopy quasi-harmonic G and gaussian/occupations trainings).
+Writes phases.json, phases.csv and phases.png to --output, and resumes from it when started
+again.
 """
 
 
@@ -99,8 +100,9 @@ def _register_phases(subparsers) -> None:
     p.add_argument("--temperatures", required=True, metavar="T0:T1:DT",
                    help="temperature grid in K: T0:T1:DT (inclusive) or T1,T2,...")
     p.add_argument("--baselines", default="static,harmonic", dest="phase_baselines",
-                   help="comma-separated: static, harmonic, gaussian, occupations "
-                        "(default static,harmonic; gaussian/occupations cost a training each)")
+                   help="comma-separated: static, harmonic, qha, gaussian, occupations "
+                        "(default static,harmonic; qha (phonopy) costs 9 Hessians per "
+                        "structure, gaussian/occupations a training each)")
     p.add_argument("--relax", choices=["isotropic", "axes"], default="isotropic")
     p.add_argument("--steps-after-update", type=int, default=None, dest="steps_after_update",
                    help="training steps at each later cell and temperature (default "

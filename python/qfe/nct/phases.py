@@ -11,6 +11,10 @@ and trained flow (warm start).  Beside it, in the same run:
 - ``static``: the static lattice, H = min_V [E0(V) + P* V] (no zero-point motion);
 - ``harmonic``: the quantum harmonic G at that static volume (no thermal expansion, no
   anharmonicity; not defined when the static lattice has imaginary modes);
+- ``qha`` (opt-in; one Hessian per grid volume): the quasi-harmonic G from phonopy,
+  min_V [E0(V) + F_harm(V, T) + P* V] on 9 isotropically scaled cells from 0.95 to 1.12 times
+  the static volume (:func:`qfe.nct.qha.quasi_harmonic_gibbs`; thermal expansion and zero-point
+  expansion, no anharmonicity; not defined with imaginary modes);
 - ``gaussian`` / ``occupations`` (opt-in, one training each per point): the SCHA and the
   occupations-only ansatz at the NCT volume, F + P* V.  G is stationary in V only for the
   ansatz it was minimised with, so these are upper bounds whose volume error enters at second
@@ -42,7 +46,8 @@ import qfe._jax
 from qfe import units
 from qfe._io import write_json_atomic
 
-PHASE_BASELINES = ("static", "harmonic", "gaussian", "occupations")
+QHA_VOLUME_RANGE = (0.95, 1.12)     # QHA volume grid, fractions of the static volume
+PHASE_BASELINES = ("static", "harmonic", "qha", "gaussian", "occupations")
 
 
 def crossing_from_grid(temperatures, delta_g, delta_g_err) -> dict:
@@ -232,11 +237,12 @@ def compare_phases(structures, potential, pressure: float, temperatures, config=
     :func:`qfe.nct.run_npt`), or a list of them, one per structure.  ``config``/``options``:
     NCT options (:class:`NCTConfig`); ``npt_options``: keyword arguments of ``run_npt``
     (``relax``, ``steps_after_update``, ``max_cell_updates``, ...).  ``baselines``: any of
-    ``static``, ``harmonic``, ``gaussian``, ``occupations``.
+    ``static``, ``harmonic``, ``qha``, ``gaussian``, ``occupations``.
     """
     from qfe.nct.api import _config_from, baseline
     from qfe.nct.npt import _potential_factory, run_npt
     from qfe.nct.phonons import crystal_system, load_structure
+    from qfe.nct.qha import quasi_harmonic_gibbs
 
     cfg = _config_from(config, options)
     structures = list(structures)
@@ -269,9 +275,17 @@ def compare_phases(structures, potential, pressure: float, temperatures, config=
               "P_err": [], "F": [], "F_err": [], "converged": [], "cells": [],
               "baselines": {b: [] for b in baselines}}
         static = None
-        if "static" in baselines or "harmonic" in baselines:
+        if {"static", "harmonic", "qha"} & set(baselines):
             static = static_enthalpy(factory, atoms, pressure)
             ph["static_volume"] = static["volume"]
+        if "qha" in baselines:
+            qha = quasi_harmonic_gibbs(factory, static["atoms"], temps, pressure,
+                                       volume_range=QHA_VOLUME_RANGE)
+            ph["baselines"]["qha"] = qha["G"]
+            ph["qha"] = {k: qha[k] for k in ("V", "volumes", "E0", "min_frequency_THz",
+                                              "eos", "message")}
+            if qha["message"]:
+                warnings.warn(f"{label}: QHA baseline: {qha['message']}", stacklevel=2)
         previous = None
         for t in temps:
             run_dir = out / label / f"T{t:g}" if out is not None else None

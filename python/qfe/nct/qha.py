@@ -1,0 +1,129 @@
+"""Quasi-harmonic Gibbs energies with phonopy: the QHA baseline of ``qfe phases``.
+
+    from qfe.nct.qha import quasi_harmonic_gibbs
+    r = quasi_harmonic_gibbs(factory, atoms, [100, 200, 300], pressure=1.0)
+    r["G"], r["V"]            # meV/atom and A^3/atom per temperature (None where undefined)
+
+G_QHA(T, P) = min_V [E0(V) + F_harm(V, T) + P V]: on a grid of isotropically scaled cells
+around the static volume, the static energy E0 and the force constants come from the
+potential (exact JAX Hessian; internal coordinates relaxed at each volume when the scaled
+structure is not at a minimum), phonopy gives the quantum harmonic F of the cell's Gamma
+modes (the simulation cell is phonopy's unit cell, mesh 1x1x1, the three acoustic modes
+excluded: the same 3N - 3 modes the NCT engine treats) and ``phonopy.run_qha`` fits
+E0 + F_harm + P V over the grid with an equation of state and takes its minimum.
+
+No G is reported at a temperature whose minimum falls outside the volume grid (widen
+``volume_range``), and none at all when the lattice has imaginary modes at any grid volume
+(e.g. bcc Li with qfe's built-in model): the harmonic free energy does not exist there.
+
+Units: K, GPa, meV/atom, A^3/atom.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from qfe import units
+
+
+def cell_phonons(potential, atoms, positions=None):
+    """A phonopy ``Phonopy`` object for ``atoms`` as its own primitive cell (no supercell),
+    with the potential's exact force constants (eV/A^2) and the Gamma-point mesh computed."""
+    import jax.numpy as jnp
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    n = len(atoms)
+    cell = np.asarray(atoms.get_cell())
+    x = np.asarray(atoms.get_positions() if positions is None else positions, float)
+    potential.prepare(x, cell)
+    hessian = np.asarray(potential.hessian(jnp.asarray(x), jnp.asarray(cell)))
+    unit = PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=cell,
+                        positions=x, masses=atoms.get_masses())
+    phonon = Phonopy(unit, supercell_matrix=np.eye(3, dtype=int), primitive_matrix="P")
+    phonon.force_constants = hessian.reshape(n, 3, n, 3).transpose(0, 2, 1, 3)
+    phonon.run_mesh([1, 1, 1], is_gamma_center=True, is_mesh_symmetry=False)
+    return phonon
+
+
+def quasi_harmonic_gibbs(factory, atoms, temperatures, pressure: float,
+                         volume_range=(0.95, 1.12), n_volumes: int = 9, eos: str = "vinet",
+                         imaginary_tolerance: float = 0.05, fmax: float = 1e-4) -> dict:
+    """Quasi-harmonic G(T) at ``pressure`` (GPa) with phonopy (see module doc).
+
+    ``factory``: atoms -> Potential (rebuilt at every volume); ``atoms``: the structure
+    (best at the static volume at ``pressure``, :func:`qfe.nct.phases.static_enthalpy`);
+    ``volume_range``: the smallest and largest volume as fractions of the given one;
+    ``imaginary_tolerance`` (THz): Gamma frequencies below minus this count as imaginary.
+    Returns {"temperatures", "G" (meV/atom or None), "V" (A^3/atom or None), "volumes",
+    "E0" (meV/atom), "min_frequency_THz" per volume, "eos", "message"}.
+    """
+    import jax.numpy as jnp
+    from phonopy import run_qha
+
+    from qfe.nct.quench import quench
+
+    temps = np.asarray(sorted(float(t) for t in temperatures))
+    if temps.size == 0 or not temps[0] > 0:
+        raise ValueError(f"temperatures must be positive K, got {temperatures!r}")
+    lo, hi = (float(v) for v in volume_range)
+    if not 0 < lo < 1 < hi:
+        raise ValueError(f"volume_range must bracket 1 as (lo, hi) with 0 < lo < 1 < hi, got "
+                         f"{volume_range!r}")
+    if int(n_volumes) < 5:
+        raise ValueError(f"n_volumes must be >= 5 for an equation-of-state fit, got "
+                         f"{n_volumes}")
+    n = len(atoms)
+    cell0 = np.asarray(atoms.get_cell())
+    fractions = np.linspace(lo, hi, int(n_volumes))
+    volumes, e0, phonons, min_freq = [], [], [], []
+    for frac in fractions:
+        scaled = atoms.copy()
+        scaled.set_cell(cell0 * frac ** (1.0 / 3.0), scale_atoms=True)
+        pot = factory(scaled)
+        cell = np.asarray(scaled.get_cell())
+        x = scaled.get_positions()
+        pot.prepare(x, cell)
+        force = float(np.max(np.abs(np.asarray(pot.forces(jnp.asarray(x), jnp.asarray(cell))))))
+        if force > fmax:
+            x, _, _ = quench(pot, x, cell, fmax=fmax)
+        pot.prepare(x, cell)
+        e0.append(float(pot.energy(jnp.asarray(x), jnp.asarray(cell))))
+        phonons.append(cell_phonons(pot, scaled, x))
+        min_freq.append(float(np.min(phonons[-1].mesh.frequencies)))
+        volumes.append(abs(float(np.linalg.det(cell))))
+    out = {"temperatures": temps.tolist(), "G": [None] * temps.size, "V": [None] * temps.size,
+           "volumes": (np.asarray(volumes) / n).tolist(),
+           "E0": (np.asarray(e0) / n * units.EV_TO_MEV).tolist(),
+           "min_frequency_THz": min_freq, "eos": eos, "message": ""}
+    if min(min_freq) < -imaginary_tolerance:
+        out["message"] = (f"imaginary modes (lowest {min(min_freq):.3f} THz at "
+                          f"{out['volumes'][int(np.argmin(min_freq))]:.4f} A^3/atom): no "
+                          f"quasi-harmonic free energy")
+        return out
+    # one temperature above the grid: run_qha consumes the last one in finite differences
+    with warnings.catch_warnings():        # out-of-grid minima are reported below instead
+        warnings.filterwarnings("ignore", message="Lattice parameters are extrapolated")
+        qha = run_qha(phonons, np.append(temps, temps[-1] + 1.0), internal_energies=e0,
+                      mesh=[1, 1, 1], pressure=float(pressure), eos=eos,
+                      exclude_gamma_acoustic=True)
+    g_fit, v_fit = qha.gibbs_free_energies, qha.equilibrium_volumes
+    if not np.array_equal(qha.temperatures, temps):   # it drops T where the EOS fit failed
+        out["message"] = (f"phonopy's {eos} fit failed at "
+                          f"{sorted(set(temps) - set(qha.temperatures))} K; try another "
+                          f"eos or volume_range")
+        return out
+    outside = []
+    for i, t in enumerate(temps):
+        if not volumes[0] <= v_fit[i] <= volumes[-1]:
+            outside.append(float(t))
+            continue
+        out["V"][i] = float(v_fit[i]) / n
+        out["G"][i] = float(g_fit[i]) / n * units.EV_TO_MEV
+    if outside:
+        out["message"] = (f"the quasi-harmonic minimum lies outside the volume grid "
+                          f"{out['volumes'][0]:.3f}-{out['volumes'][-1]:.3f} A^3/atom at "
+                          f"T = {outside} K; widen volume_range")
+    return out
