@@ -186,3 +186,27 @@ def test_qha_baseline_refuses_imaginary_modes_and_bad_grids():
         quasi_harmonic_gibbs(factory, bcc, [100.0], 0.0, n_volumes=3)
     with pytest.raises(ValueError, match="temperatures"):
         quasi_harmonic_gibbs(factory, bcc, [0.0], 0.0)
+
+
+def test_npt_full_cell_relaxation_removes_a_shear():
+    """relax="full" from an fcc cell sheared by 3 % (a Morse crystal with nearest-neighbour
+    bonds, which has shear stiffness): the shear relaxes away (cubic again to 1e-3) and V, G
+    agree with the isotropic run from the unsheared cell within 3 combined error bars."""
+    import qfe.nct
+
+    spec_morse = "morse:D=0.3,a=1.2,r0=3.1,cutoff=3.8,r_switch=3.6"
+    fcc = bulk("Li", "fcc", a=3.1 * np.sqrt(2), cubic=True)
+    kw = dict(temperature=100.0, pressure=1.0, flow="identity", steps=40,
+              steps_after_update=30, batch_size=256, eval_batches=10, progress=False)
+    iso = qfe.nct.run_npt(fcc, spec_morse, relax="isotropic", **kw)
+    sheared = fcc.copy()
+    shear = np.array([[1.0, 0.03, 0.0], [0.03, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    sheared.set_cell(np.asarray(fcc.get_cell()) @ shear, scale_atoms=True)
+    full = qfe.nct.run_npt(sheared, spec_morse, relax="full", max_cell_updates=15, **kw)
+    assert full.converged and full.relax == "full" and len(full.iterations) > 2
+    cell = np.asarray(full.cell)
+    off = cell - np.diag(np.diag(cell))
+    assert np.max(np.abs(off)) / np.mean(np.diag(cell)) < 1e-3
+    assert np.ptp(np.diag(cell)) / np.mean(np.diag(cell)) < 2e-3
+    assert abs(full.volume[0] - iso.volume[0]) < 3 * np.hypot(full.volume[1], iso.volume[1])
+    assert abs(full.G[0] - iso.G[0]) < 3 * np.hypot(full.G[1], iso.G[1])

@@ -60,9 +60,10 @@ def register(subparsers) -> None:
     p.add_argument("--pressure", "-P", type=float, default=None,
                    help="target pressure in GPa: minimise G = F + P V over the cell "
                         "(qfe.nct.npt; cell updates until |P - P*| <= 2 sigma_P)")
-    p.add_argument("--relax", choices=["isotropic", "axes"], default="isotropic",
-                   help="cell updates at constant pressure: isotropic (cubic cells) or the "
-                        "three lengths separately (orthorhombic cells)")
+    p.add_argument("--relax", choices=["isotropic", "axes", "full"], default="isotropic",
+                   help="cell updates at constant pressure: isotropic (cubic cells), the "
+                        "three lengths separately (orthorhombic cells) or the full cell, "
+                        "shape included")
     p.add_argument("--max-cell-updates", type=int, default=10, dest="max_cell_updates",
                    help="most cell updates at constant pressure (default 10)")
     p.add_argument("--bulk-modulus", type=float, default=None, dest="bulk_modulus",
@@ -103,7 +104,7 @@ def _register_phases(subparsers) -> None:
                    help="comma-separated: static, harmonic, qha, gaussian, occupations "
                         "(default static,harmonic; qha (phonopy) costs 9 Hessians per "
                         "structure, gaussian/occupations a training each)")
-    p.add_argument("--relax", choices=["isotropic", "axes"], default="isotropic")
+    p.add_argument("--relax", choices=["isotropic", "axes", "full"], default="isotropic")
     p.add_argument("--steps-after-update", type=int, default=None, dest="steps_after_update",
                    help="training steps at each later cell and temperature (default "
                         "steps // 3, at least 50)")

@@ -19,6 +19,13 @@ Cell updates (strain epsilon_a along each axis, stiffness 3 B with B the bulk mo
 - ``relax="axes"`` (orthorhombic cells): L_a -> L_a (1 + (P_aa - P*) / (3 B)) per axis, with
   P_aa = -sigma_aa.  3 B >= C11 for ordinary solids, so these per-axis steps undershoot and
   converge monotonically.
+- ``relax="full"`` (any cell, shape included): h -> h (1 + epsilon) with the symmetric strain
+  epsilon_ab = (P_ab - P* delta_ab) / (3 B), P_ab = -(sigma_ab + sigma_ba) / 2; shear steps
+  undershoot as well (C44 < 3 B).
+
+With ``axes`` and ``full`` the run also needs every relaxed component of P_ab - P* delta_ab
+within 3 of its error bars (or ``pressure_tolerance``): the mean pressure alone can be right
+while the axes are not.
 
 B starts from the static lattice (finite differences of the static pressure, or
 ``bulk_modulus`` in GPa) and is updated by secants between successive cells when their
@@ -45,7 +52,8 @@ from qfe import units
 from qfe._io import write_json_atomic
 
 NPT_JSON = "npt.json"
-RELAX_MODES = ("isotropic", "axes")
+RELAX_MODES = ("isotropic", "axes", "full")
+COMPONENT_SIGMA = 3.0        # error bars allowed per relaxed stress component (axes, full)
 
 
 @dataclass
@@ -298,12 +306,21 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
             warnings.simplefilter("ignore")         # per-cell convergence is judged below
             result = evaluate_state(trainer, state, stress_batches=max(cfg.eval_batches, 1))
         p, p_err = result.stress["pressure_GPa"]
-        diag = -np.diag(np.asarray(result.stress["stress_GPa"]))
+        sigma = np.asarray(result.stress["stress_GPa"])
+        p_tensor = -0.5 * (sigma + sigma.T)
+        p_tensor_err = np.asarray(result.stress["stress_err_GPa"])
+        diag = np.diag(p_tensor)
         f, f_err = result.report("F")
         volume = abs(float(np.linalg.det(cell))) / natoms
         done = abs(p - pressure) <= max(tolerance_sigma * p_err, pressure_tolerance)
+        if relax != "isotropic":
+            relaxed = np.eye(3, dtype=bool) if relax == "axes" else np.ones((3, 3), bool)
+            excess = np.abs(p_tensor - pressure * np.eye(3))[relaxed]
+            done = done and bool(np.all(excess <= np.maximum(
+                COMPONENT_SIGMA * p_tensor_err[relaxed], pressure_tolerance)))
         it = {"index": index, "cell": cell.tolist(), "volume": volume, "pressure": float(p),
-              "pressure_err": float(p_err), "pressure_axes": diag.tolist(), "F": float(f),
+              "pressure_err": float(p_err), "pressure_axes": diag.tolist(),
+              "pressure_tensor": p_tensor.tolist(), "F": float(f),
               "F_err": float(f_err), "steps": int(state.step), "converged": bool(done),
               "bulk_modulus": float(record["bulk_modulus"])}
         iters = record["iterations"]
@@ -319,11 +336,13 @@ def run_npt(structure, potential, temperature: float | None = None, pressure: fl
         if not done:
             b = record["bulk_modulus"]
             if relax == "isotropic":
-                strain = np.full(3, (p - pressure) / (3.0 * b))
+                strain = np.eye(3) * (p - pressure) / (3.0 * b)
+            elif relax == "axes":
+                strain = np.diag(diag - pressure) / (3.0 * b)
             else:
-                strain = (diag - pressure) / (3.0 * b)
+                strain = (p_tensor - pressure * np.eye(3)) / (3.0 * b)
             strain = np.clip(strain, -max_strain, max_strain)
-            record["cell"] = (cell * (1.0 + strain)[:, None]).tolist()
+            record["cell"] = (cell @ (np.eye(3) + strain)).tolist()
         converged = done
         previous_params = [np.asarray(x) for x in _param_leaves(state.params)]
         final = result
