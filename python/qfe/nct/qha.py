@@ -32,42 +32,38 @@ def cell_phonons(potential, atoms, positions=None):
     """A phonopy ``Phonopy`` object for ``atoms`` as its own primitive cell (no supercell),
     with the potential's exact force constants (eV/A^2) and the Gamma-point mesh computed."""
     import jax.numpy as jnp
-    from phonopy import Phonopy
-    from phonopy.structure.atoms import PhonopyAtoms
 
     n = len(atoms)
     cell = np.asarray(atoms.get_cell())
     x = np.asarray(atoms.get_positions() if positions is None else positions, float)
     potential.prepare(x, cell)
     hessian = np.asarray(potential.hessian(jnp.asarray(x), jnp.asarray(cell)))
-    unit = PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=cell,
-                        positions=x, masses=atoms.get_masses())
+    return _phonopy_cell(atoms.get_chemical_symbols(), cell, x, atoms.get_masses(),
+                         hessian.reshape(n, 3, n, 3).transpose(0, 2, 1, 3))
+
+
+def _phonopy_cell(symbols, cell, positions, masses, force_constants):
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    unit = PhonopyAtoms(symbols=list(symbols), cell=np.asarray(cell),
+                        positions=np.asarray(positions), masses=np.asarray(masses))
     phonon = Phonopy(unit, supercell_matrix=np.eye(3, dtype=int), primitive_matrix="P")
-    phonon.force_constants = hessian.reshape(n, 3, n, 3).transpose(0, 2, 1, 3)
+    phonon.force_constants = np.asarray(force_constants)
     phonon.run_mesh([1, 1, 1], is_gamma_center=True, is_mesh_symmetry=False)
     return phonon
 
 
-def quasi_harmonic_gibbs(factory, atoms, temperatures, pressure: float,
-                         volume_range=(0.95, 1.12), n_volumes: int = 9, eos: str = "vinet",
-                         imaginary_tolerance: float = 0.05, fmax: float = 1e-4) -> dict:
-    """Quasi-harmonic G(T) at ``pressure`` (GPa) with phonopy (see module doc).
-
-    ``factory``: atoms -> Potential (rebuilt at every volume); ``atoms``: the structure
-    (best at the static volume at ``pressure``, :func:`qfe.nct.phases.static_enthalpy`);
-    ``volume_range``: the smallest and largest volume as fractions of the given one;
-    ``imaginary_tolerance`` (THz): Gamma frequencies below minus this count as imaginary.
-    Returns {"temperatures", "G" (meV/atom or None), "V" (A^3/atom or None), "volumes",
-    "E0" (meV/atom), "min_frequency_THz" per volume, "eos", "message"}.
-    """
+def volume_grid(factory, atoms, volume_range=(0.95, 1.12), n_volumes: int = 9,
+                fmax: float = 1e-4, progress: bool = False) -> dict:
+    """Static energies and force constants on isotropically scaled copies of ``atoms``
+    (volumes from volume_range[0] to volume_range[1] times its own): the expensive part of
+    the QHA, independent of T and P.  Returns {"natoms", "volumes" (A^3 per cell), "E0" (eV
+    per cell), "phonons" (phonopy objects), "min_frequency_THz"}; :func:`save_grid` keeps it."""
     import jax.numpy as jnp
-    from phonopy import run_qha
 
     from qfe.nct.quench import quench
 
-    temps = np.asarray(sorted(float(t) for t in temperatures))
-    if temps.size == 0 or not temps[0] > 0:
-        raise ValueError(f"temperatures must be positive K, got {temperatures!r}")
     lo, hi = (float(v) for v in volume_range)
     if not 0 < lo < 1 < hi:
         raise ValueError(f"volume_range must bracket 1 as (lo, hi) with 0 < lo < 1 < hi, got "
@@ -75,10 +71,14 @@ def quasi_harmonic_gibbs(factory, atoms, temperatures, pressure: float,
     if int(n_volumes) < 5:
         raise ValueError(f"n_volumes must be >= 5 for an equation-of-state fit, got "
                          f"{n_volumes}")
-    n = len(atoms)
     cell0 = np.asarray(atoms.get_cell())
+    grid = {"natoms": len(atoms), "volumes": [], "E0": [], "phonons": [],
+            "min_frequency_THz": []}
     fractions = np.linspace(lo, hi, int(n_volumes))
-    volumes, e0, phonons, min_freq = [], [], [], []
+    if progress:
+        from tqdm.auto import tqdm
+
+        fractions = tqdm(fractions, desc="QHA volumes", unit="volume")
     for frac in fractions:
         scaled = atoms.copy()
         scaled.set_cell(cell0 * frac ** (1.0 / 3.0), scale_atoms=True)
@@ -90,10 +90,62 @@ def quasi_harmonic_gibbs(factory, atoms, temperatures, pressure: float,
         if force > fmax:
             x, _, _ = quench(pot, x, cell, fmax=fmax)
         pot.prepare(x, cell)
-        e0.append(float(pot.energy(jnp.asarray(x), jnp.asarray(cell))))
-        phonons.append(cell_phonons(pot, scaled, x))
-        min_freq.append(float(np.min(phonons[-1].mesh.frequencies)))
-        volumes.append(abs(float(np.linalg.det(cell))))
+        grid["E0"].append(float(pot.energy(jnp.asarray(x), jnp.asarray(cell))))
+        grid["phonons"].append(cell_phonons(pot, scaled, x))
+        grid["min_frequency_THz"].append(float(np.min(grid["phonons"][-1].mesh.frequencies)))
+        grid["volumes"].append(abs(float(np.linalg.det(cell))))
+    return grid
+
+
+def save_grid(grid: dict, path) -> None:
+    """Write a :func:`volume_grid` result to ``path`` (.npz, atomically)."""
+    import os
+
+    ph = grid["phonons"]
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, natoms=grid["natoms"], volumes=grid["volumes"], E0=grid["E0"],
+             min_frequency_THz=grid["min_frequency_THz"],
+             symbols=np.array(ph[0].unitcell.symbols), masses=ph[0].unitcell.masses,
+             cells=[p.unitcell.cell for p in ph], positions=[p.unitcell.positions for p in ph],
+             force_constants=[p.force_constants for p in ph])
+    os.replace(tmp, path)
+
+
+def load_grid(path) -> dict:
+    """Read a grid written by :func:`save_grid`."""
+    d = np.load(path)
+    phonons = [_phonopy_cell(d["symbols"], c, x, d["masses"], fc)
+               for c, x, fc in zip(d["cells"], d["positions"], d["force_constants"])]
+    return {"natoms": int(d["natoms"]), "volumes": d["volumes"].tolist(),
+            "E0": d["E0"].tolist(), "phonons": phonons,
+            "min_frequency_THz": d["min_frequency_THz"].tolist()}
+
+
+def quasi_harmonic_gibbs(factory, atoms, temperatures, pressure: float,
+                         volume_range=(0.95, 1.12), n_volumes: int = 9, eos: str = "vinet",
+                         imaginary_tolerance: float = 0.05, fmax: float = 1e-4,
+                         grid: dict | None = None) -> dict:
+    """Quasi-harmonic G(T) at ``pressure`` (GPa) with phonopy (see module doc).
+
+    ``factory``: atoms -> Potential (rebuilt at every volume); ``atoms``: the structure
+    (best at the static volume at ``pressure``, :func:`qfe.nct.phases.static_enthalpy`);
+    ``volume_range``: the smallest and largest volume as fractions of the given one;
+    ``imaginary_tolerance`` (THz): Gamma frequencies below minus this count as imaginary;
+    ``grid``: a :func:`volume_grid` computed before (then factory, atoms, volume_range and
+    n_volumes are not used), e.g. to evaluate several pressures.
+    Returns {"temperatures", "G" (meV/atom or None), "V" (A^3/atom or None), "volumes",
+    "E0" (meV/atom), "min_frequency_THz" per volume, "eos", "message"}.
+    """
+    from phonopy import run_qha
+
+    temps = np.asarray(sorted(float(t) for t in temperatures))
+    if temps.size == 0 or not temps[0] > 0:
+        raise ValueError(f"temperatures must be positive K, got {temperatures!r}")
+    if grid is None:
+        grid = volume_grid(factory, atoms, volume_range, n_volumes, fmax)
+    n = grid["natoms"]
+    volumes, e0, phonons = grid["volumes"], grid["E0"], grid["phonons"]
+    min_freq = grid["min_frequency_THz"]
     out = {"temperatures": temps.tolist(), "G": [None] * temps.size, "V": [None] * temps.size,
            "volumes": (np.asarray(volumes) / n).tolist(),
            "E0": (np.asarray(e0) / n * units.EV_TO_MEV).tolist(),
