@@ -9,6 +9,13 @@ fixed cell; NCT at 100 K started from that static structure, its quantum mean st
 is Hanfland et al., Nature 408, 174 (2000): a = 5.2716 A at 38.9 GPa, x = 0.055 (as quoted in
 the reference structure file ../shared/reference/li-dp/structures/cI16.vasp).
 Writes benchmarks/results/ci16_wyckoff.json and ci16_wyckoff.png.
+
+    python benchmarks/ci16_wyckoff.py --static-scan
+
+Static lattice only, on a fine grid of a: x, the static pressure and energy of dp0, compared
+with the paper's own cI16 structure at 70 GPa (../shared/reference/li-dp/nct-structures/
+Li_dft_cI16_p70.0_struct.cif: a = 4.8818 A, x = 0.0736) and with the experimental point, at
+equal volume and at equal pressure.  Writes benchmarks/results/ci16_static_scan.json.
 """
 
 from __future__ import annotations
@@ -40,7 +47,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--quench-samples", type=int, default=4)
     ap.add_argument("--reference", default=str(REFERENCE))
+    ap.add_argument("--static-scan", action="store_true",
+                    help="static x and pressure of dp0 on a grid of a (no NCT)")
     args = ap.parse_args()
+    if args.static_scan:
+        static_scan(Path(args.reference))
+        return
 
     from ase.io import read
 
@@ -118,6 +130,79 @@ def main() -> None:
     (RESULTS / "ci16_wyckoff.json").write_text(json.dumps(out, indent=1))
     _plot(rows, args.temperature, RESULTS / "ci16_wyckoff.png")
     print(f"written {RESULTS / 'ci16_wyckoff.json'}")
+
+
+def static_x_and_pressure(model, base, a):
+    """Quench the cI16 sites of ``base`` scaled to the cubic lattice parameter a (A) with
+    ``model``: (x of 16c, static pressure in GPa, energy in meV/atom)."""
+    import jax.numpy as jnp
+
+    import qfe.nct
+    from qfe import units
+    from qfe.analysis.symmetry import analyze_symmetry
+    from qfe.nct.quench import quench
+
+    atoms = base.copy()
+    atoms.set_cell(np.eye(3) * a, scale_atoms=True)
+    pot = qfe.nct.make_potential(str(model), atoms)
+    x, e, _ = quench(pot, atoms.get_positions(), atoms.get_cell()[:], fmax=1e-4)
+    static = atoms.copy()
+    static.set_positions(x)
+    sym = analyze_symmetry(static, symprec=1e-3)
+    pot.prepare(x, np.asarray(static.get_cell()))
+    stress = np.asarray(pot.stress(jnp.asarray(x), jnp.asarray(np.asarray(static.get_cell()))))
+    p = float(-np.trace(stress) / 3.0 * units.EV_PER_A3_TO_GPA)
+    return sym.orbits[0].free_coordinates.get("x"), p, 1e3 * e / len(atoms), sym.international
+
+
+def static_scan(ref: Path) -> None:
+    from ase.io import read
+    from scipy.interpolate import CubicSpline
+
+    model = ref / "frozen_model_dp0.pb"
+    if not model.is_file():
+        raise SystemExit(f"{model} not found (pass --reference)")
+    base = read(ref / "structures" / "cI16.vasp")
+    paper = read(ref / "nct-structures" / "Li_dft_cI16_p70.0_struct.cif")
+    from qfe.analysis.symmetry import analyze_symmetry
+
+    a_paper = float(paper.cell.lengths()[0])
+    x_paper = analyze_symmetry(paper, symprec=1e-3).orbits[0].free_coordinates.get("x")
+    grid = sorted({round(float(a), 4) for a in np.arange(4.80, 5.36, 0.05)}
+                  | {round(a_paper, 4), HANFLAND["a_A"]})
+    rows = []
+    for a in grid:
+        x, p, e, sg = static_x_and_pressure(model, base, a)
+        rows.append({"a_A": a, "volume_A3_per_atom": a**3 / 16, "x": x, "pressure_GPa": p,
+                     "energy_meV_per_atom": e, "space_group": sg})
+        print(f"a = {a:.4f} A  V = {a**3 / 16:.4f} A^3/atom  x = {x:.5f}  P = {p:7.2f} GPa  "
+              f"{sg}", flush=True)
+    a_arr = np.array([r["a_A"] for r in rows])
+    x_of_a = CubicSpline(a_arr, [r["x"] for r in rows])
+    # pressure falls with a: interpolate a(P) on the reversed arrays
+    p_arr = np.array([r["pressure_GPa"] for r in rows])
+    a_of_p = CubicSpline(p_arr[::-1], a_arr[::-1])
+    a_exp_p = float(a_of_p(HANFLAND["pressure_GPa"]))
+    a_70 = float(a_of_p(70.0))
+    summary = {
+        "paper_structure": {"a_A": a_paper, "x": x_paper,
+                            "dp0_static_x_at_a": float(x_of_a(a_paper)),
+                            "dp0_static_pressure_at_a_GPa": float(CubicSpline(
+                                a_arr, p_arr)(a_paper)),
+                            "dp0_a_at_70GPa": a_70, "dp0_static_x_at_70GPa": float(x_of_a(a_70))},
+        "experiment": {**HANFLAND,
+                       "dp0_static_x_at_equal_volume": float(x_of_a(HANFLAND["a_A"])),
+                       "dp0_static_pressure_at_equal_volume_GPa": float(CubicSpline(
+                           a_arr, p_arr)(HANFLAND["a_A"])),
+                       "dp0_a_at_equal_pressure_A": a_exp_p,
+                       "dp0_static_x_at_equal_pressure": float(x_of_a(a_exp_p))}}
+    for name, d in summary.items():
+        print(name, json.dumps(d))
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "ci16_static_scan.json"
+    path.write_text(json.dumps({"model": "frozen_model_dp0.pb", "rows": rows, **summary},
+                               indent=1))
+    print(f"written {path}")
 
 
 def _plot(rows, temperature, path) -> None:
