@@ -112,7 +112,7 @@ def test_phase_crossing_of_two_exact_quasiharmonic_phases(tmp_path):
     assert qha["temperature"] == pytest.approx(t_lin, abs=0.05)
     stored = json.loads((tmp_path / "ph" / "phases.json").read_text())
     assert stored["crossings"]["A-B"]["temperature"] == pytest.approx(c["temperature"])
-    for name in ("phases.csv", "phases.png"):
+    for name in ("phases.csv", "phases.png", "A/qha-grid-P1.npz", "B/qha-grid-P1.npz"):
         assert (tmp_path / "ph" / name).is_file()
 
 

@@ -29,8 +29,9 @@ interpolation error is not in sigma_T.
 
 Output (``output_dir``): ``phases.json`` (everything), ``phases.csv`` (one row per structure
 and temperature), ``phases.png`` (G - G[first] against T with error bands, baselines dashed),
-and one resumable ``run_npt`` directory per structure and temperature, so a run started again
-continues where it stopped.  Units: K, GPa, meV/atom, A^3/atom.
+and one resumable ``run_npt`` directory per structure and temperature (and the QHA volume
+grid, ``<label>/qha-grid-P<P>.npz``), so a run started again continues where it stopped.
+Units: K, GPa, meV/atom, A^3/atom.
 """
 
 from __future__ import annotations
@@ -242,7 +243,7 @@ def compare_phases(structures, potential, pressure: float, temperatures, config=
     from qfe.nct.api import _config_from, baseline
     from qfe.nct.npt import _potential_factory, run_npt
     from qfe.nct.phonons import crystal_system, load_structure
-    from qfe.nct.qha import quasi_harmonic_gibbs
+    from qfe.nct.qha import load_grid, quasi_harmonic_gibbs, save_grid, volume_grid
 
     cfg = _config_from(config, options)
     structures = list(structures)
@@ -279,8 +280,16 @@ def compare_phases(structures, potential, pressure: float, temperatures, config=
             static = static_enthalpy(factory, atoms, pressure)
             ph["static_volume"] = static["volume"]
         if "qha" in baselines:
-            qha = quasi_harmonic_gibbs(factory, static["atoms"], temps, pressure,
-                                       volume_range=QHA_VOLUME_RANGE)
+            # the Hessians are the cost: kept in the output directory for a resumed run
+            grid_file = out / label / f"qha-grid-P{pressure:g}.npz" if out is not None else None
+            if grid_file is not None and grid_file.is_file():
+                grid = load_grid(grid_file)
+            else:
+                grid = volume_grid(factory, static["atoms"], QHA_VOLUME_RANGE)
+                if grid_file is not None:
+                    grid_file.parent.mkdir(parents=True, exist_ok=True)
+                    save_grid(grid, grid_file)
+            qha = quasi_harmonic_gibbs(None, None, temps, pressure, grid=grid)
             ph["baselines"]["qha"] = qha["G"]
             ph["qha"] = {k: qha[k] for k in ("V", "volumes", "E0", "min_frequency_THz",
                                               "eos", "message")}
