@@ -128,6 +128,9 @@ def test_phases_cli_bad_input(tmp_path, capsys):
     assert main(["phases", str(a), str(b), "--pressure", "1", "--temperatures", "100,150",
                  "--baselines", "static,scha"]) == 2
     assert "unknown baseline 'scha'" in capsys.readouterr().err
+    assert main(["phases", str(a), str(b), "--pressure", "1", "--temperatures", "100,150",
+                 "--pressure-tolerance", "-0.1"]) == 2
+    assert "--pressure-tolerance must be >= 0 GPa, got -0.1" in capsys.readouterr().err
     assert main(["phases", str(a), str(b), "--pressure", "1", "--temperatures", "x"]) == 2
     assert "--temperatures" in capsys.readouterr().err
     assert main(["nct", str(a), "--potential", spec(PHASE_A), "--pressure", "nan"]) == 2

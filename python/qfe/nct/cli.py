@@ -129,12 +129,18 @@ def _register_phases(subparsers) -> None:
     p.set_defaults(func=run_phases)
 
 
+def _check_pressure_tolerance(args) -> None:
+    if not args.pressure_tolerance >= 0:
+        raise ValueError(f"--pressure-tolerance must be >= 0 GPa, got {args.pressure_tolerance}")
+
+
 def run_phases(args) -> int:
     from qfe.classical.cli import _grid
     from qfe.nct.config import NCTConfig
 
     options = options_from_args(args)
     config = NCTConfig.from_dict(options)
+    _check_pressure_tolerance(args)
     temps = _grid(args.temperatures)
     bases = [b.strip() for b in args.phase_baselines.split(",") if b.strip()]
     from qfe.nct.phases import PHASE_BASELINES, compare_phases
@@ -202,6 +208,7 @@ def run(args) -> int:
 
     options = options_from_args(args)
     config = NCTConfig.from_dict(options)          # validates before anything heavy
+    _check_pressure_tolerance(args)
     if args.pressure is not None:
         from qfe.nct.npt import run_npt
 
