@@ -59,7 +59,7 @@ def main() -> None:
     import qfe.nct
     from qfe.analysis.symmetry import analyze_symmetry
     from qfe.nct.phonons import crystal_system
-    from qfe.nct.quench import mean_structure, quench, quench_samples
+    from qfe.nct.quench import mean_structure, quench_samples
     from qfe.nct.trainer import Trainer
 
     ref = Path(args.reference)
@@ -70,13 +70,7 @@ def main() -> None:
     rows = []
     for a in args.lattice:
         t0 = time.perf_counter()
-        atoms = base.copy()
-        atoms.set_cell(np.eye(3) * a, scale_atoms=True)
-        pot = qfe.nct.make_potential(str(model), atoms)
-        x, e, f = quench(pot, atoms.get_positions(), atoms.get_cell()[:], fmax=1e-4)
-        static = atoms.copy()
-        static.set_positions(x)
-        sym_static = analyze_symmetry(static, symprec=1e-3)
+        static, e, sym_static = static_ci16(model, base, a)
         x_static = sym_static.orbits[0].free_coordinates.get("x")
         # NCT around the static minimum
         pot = qfe.nct.make_potential(str(model), static)
@@ -101,16 +95,16 @@ def main() -> None:
         x_q_err = float(np.sqrt(np.mean(err**2)) / (a * np.sqrt(3 * len(mean))))
         qs = quench_samples(trainer, state, pot, n_samples=args.quench_samples, fmax=1e-3,
                             symprec=1e-2)
-        row = {"a_A": a, "volume_A3_per_atom": a**3 / len(atoms),
+        row = {"a_A": a, "volume_A3_per_atom": a**3 / len(static),
                "static_x": x_static, "static_space_group": sym_static.international,
-               "static_energy_meV_per_atom": 1e3 * e / len(atoms),
+               "static_energy_meV_per_atom": 1e3 * e / len(static),
                "quantum_x": x_q, "quantum_x_error": x_q_err,
                "quantum_mean_space_group": sym_q.international, "quantum_symprec_A": symprec,
                "quantum_rms_deviation_A": float(sym_q.orbits[0].rms_deviation),
                "mean_position_error_A": float(np.sqrt(np.mean(err**2))),
-               "nct_F_meV_per_atom": [float(1e3 * np.mean(f_nct) / len(atoms)),
+               "nct_F_meV_per_atom": [float(1e3 * np.mean(f_nct) / len(static)),
                                       float(1e3 * np.std(f_nct) / np.sqrt(f_nct.size)
-                                            / len(atoms))],
+                                            / len(static))],
                "quenched_space_groups": qs.space_groups,
                "quenched_x": [c.get("Li 16c x") for c in qs.free_coordinates],
                "quenched_energy_meV_per_atom": [1e3 * v for v in qs.energies],
@@ -132,13 +126,10 @@ def main() -> None:
     print(f"written {RESULTS / 'ci16_wyckoff.json'}")
 
 
-def static_x_and_pressure(model, base, a):
+def static_ci16(model, base, a):
     """Quench the cI16 sites of ``base`` scaled to the cubic lattice parameter a (A) with
-    ``model``: (x of 16c, static pressure in GPa, energy in meV/atom)."""
-    import jax.numpy as jnp
-
+    ``model`` at fixed cell: (relaxed Atoms, energy in eV, its spglib symmetry at 1e-3 A)."""
     import qfe.nct
-    from qfe import units
     from qfe.analysis.symmetry import analyze_symmetry
     from qfe.nct.quench import quench
 
@@ -148,11 +139,24 @@ def static_x_and_pressure(model, base, a):
     x, e, _ = quench(pot, atoms.get_positions(), atoms.get_cell()[:], fmax=1e-4)
     static = atoms.copy()
     static.set_positions(x)
-    sym = analyze_symmetry(static, symprec=1e-3)
+    return static, e, analyze_symmetry(static, symprec=1e-3)
+
+
+def static_x_and_pressure(model, base, a):
+    """cI16 at lattice parameter a (A), relaxed at fixed cell: (x of 16c, static pressure in
+    GPa, energy in meV/atom, space group)."""
+    import jax.numpy as jnp
+
+    import qfe.nct
+    from qfe import units
+
+    static, e, sym = static_ci16(model, base, a)
+    x = static.get_positions()
+    pot = qfe.nct.make_potential(str(model), static)
     pot.prepare(x, np.asarray(static.get_cell()))
     stress = np.asarray(pot.stress(jnp.asarray(x), jnp.asarray(np.asarray(static.get_cell()))))
     p = float(-np.trace(stress) / 3.0 * units.EV_PER_A3_TO_GPA)
-    return sym.orbits[0].free_coordinates.get("x"), p, 1e3 * e / len(atoms), sym.international
+    return sym.orbits[0].free_coordinates.get("x"), p, 1e3 * e / len(static), sym.international
 
 
 def static_scan(ref: Path) -> None:
