@@ -12,7 +12,7 @@ from test_nct_npt import bond_frequencies
 from qfe import units
 from qfe.nct.npt import _potential_factory
 from qfe.nct.phases import compare_phases, crossing_from_grid, static_enthalpy
-from qfe.nct.qha import load_grid, quasi_harmonic_gibbs, save_grid, volume_grid
+from qfe.nct.qha import load_grid, quasi_harmonic_gibbs, save_grid, stable_volumes, volume_grid
 from qfe.nct.system import harmonic_oscillator_free_energy
 
 V0 = 3.44**3 / 2
@@ -173,10 +173,21 @@ def test_qha_baseline_is_the_exact_quasiharmonic_g(tmp_path):
             g_exact, v_exact = exact_gv(bcc, PHASE_A, t, pressure)
             assert abs(g - g_exact) < 1e-3, (pressure, t, g, g_exact)
             assert abs(v / v_exact - 1) < 5e-5, (pressure, t, v, v_exact)
+    # imaginary modes at the two largest volumes: fitted on the rest, still exact at 50 K
+    partial = dict(grid, min_frequency_THz=list(grid["min_frequency_THz"][:-2]) + [-1.0] * 2)
+    r = quasi_harmonic_gibbs(None, None, [50.0], PRESSURE, grid=partial)
+    assert "fitted on the stable volumes" in r["message"]
+    assert abs(r["G"][0] - exact_gv(bcc, PHASE_A, 50.0)[0]) < 1e-3
     # a grid that ends below the 300 K volume gives no G there, and says so
     short = quasi_harmonic_gibbs(factory, static["atoms"], temps, PRESSURE,
                                  volume_range=(0.95, 1.04), n_volumes=7)
-    assert short["G"][-1] is None and "outside the volume grid" in short["message"]
+    assert short["G"][-1] is None and "outside the fitted volumes" in short["message"]
+
+
+def test_stable_volumes_is_the_longest_contiguous_stable_run():
+    assert stable_volumes([0.0, -1.0, 0.1, 0.2, 0.3, -0.01, 0.5, -2.0]) == slice(2, 7)
+    assert stable_volumes([0.1] * 4) == slice(0, 4)
+    assert stable_volumes([-1.0, -2.0]) == slice(0, 0)
 
 
 def test_qha_baseline_refuses_imaginary_modes_and_bad_grids():

@@ -13,8 +13,9 @@ excluded: the same 3N - 3 modes the NCT engine treats) and ``phonopy.run_qha`` f
 E0 + F_harm + P V over the grid with an equation of state and takes its minimum.
 
 No G is reported at a temperature whose minimum falls outside the volume grid (widen
-``volume_range``), and none at all when the lattice has imaginary modes at any grid volume
-(e.g. bcc Li with qfe's built-in model): the harmonic free energy does not exist there.
+``volume_range``).  Where some grid volumes have imaginary modes the fit uses the longest
+contiguous run of stable ones (the harmonic free energy does not exist elsewhere) and says
+so; with fewer than 5 such volumes there is no G (e.g. bcc Li with qfe's built-in model).
 
 Units: K, GPa, meV/atom, A^3/atom.
 """
@@ -144,28 +145,38 @@ def quasi_harmonic_gibbs(factory, atoms, temperatures, pressure: float,
     if grid is None:
         grid = volume_grid(factory, atoms, volume_range, n_volumes, fmax)
     n = grid["natoms"]
-    volumes, e0, phonons = grid["volumes"], grid["E0"], grid["phonons"]
+    volumes, e0, phonons = list(grid["volumes"]), list(grid["E0"]), list(grid["phonons"])
     min_freq = grid["min_frequency_THz"]
     out = {"temperatures": temps.tolist(), "G": [None] * temps.size, "V": [None] * temps.size,
            "volumes": (np.asarray(volumes) / n).tolist(),
            "E0": (np.asarray(e0) / n * units.EV_TO_MEV).tolist(),
            "min_frequency_THz": min_freq, "eos": eos, "message": ""}
-    if min(min_freq) < -imaginary_tolerance:
-        out["message"] = (f"imaginary modes (lowest {min(min_freq):.3f} THz at "
-                          f"{out['volumes'][int(np.argmin(min_freq))]:.4f} A^3/atom): no "
-                          f"quasi-harmonic free energy")
-        return out
-    # one temperature above the grid: run_qha consumes the last one in finite differences
+    notes = []
+    keep = stable_volumes(min_freq, imaginary_tolerance)
+    if keep.stop - keep.start < len(volumes):
+        lowest = f"lowest {min(min_freq):.3f} THz at " \
+                 f"{out['volumes'][int(np.argmin(min_freq))]:.4f} A^3/atom"
+        if keep.stop - keep.start < 5:
+            out["message"] = (f"imaginary modes ({lowest}) leave fewer than 5 contiguous "
+                              f"stable grid volumes: no quasi-harmonic free energy")
+            return out
+        notes.append(f"imaginary modes ({lowest}): fitted on the stable volumes "
+                     f"{out['volumes'][keep.start]:.3f}-{out['volumes'][keep.stop - 1]:.3f} "
+                     f"A^3/atom only")
+        volumes, e0, phonons = volumes[keep], e0[keep], phonons[keep]
+    # two temperatures above the grid: run_qha consumes the last one in finite differences
+    # and needs at least three
     with warnings.catch_warnings():        # out-of-grid minima are reported below instead
         warnings.filterwarnings("ignore", message="Lattice parameters are extrapolated")
-        qha = run_qha(phonons, np.append(temps, temps[-1] + 1.0), internal_energies=e0,
-                      mesh=[1, 1, 1], pressure=float(pressure), eos=eos,
-                      exclude_gamma_acoustic=True)
+        qha = run_qha(phonons, np.append(temps, temps[-1] + np.array([1.0, 2.0])),
+                      internal_energies=e0, mesh=[1, 1, 1], pressure=float(pressure),
+                      eos=eos, exclude_gamma_acoustic=True)
     g_fit, v_fit = qha.gibbs_free_energies, qha.equilibrium_volumes
-    if not np.array_equal(qha.temperatures, temps):   # it drops T where the EOS fit failed
-        out["message"] = (f"phonopy's {eos} fit failed at "
-                          f"{sorted(set(temps) - set(qha.temperatures))} K; try another "
-                          f"eos or volume_range")
+    # run_qha drops temperatures where its EOS fit failed
+    if not np.array_equal(qha.temperatures[:temps.size], temps):
+        out["message"] = "; ".join(notes + [
+            f"phonopy's {eos} fit failed at {sorted(set(temps) - set(qha.temperatures))} K; "
+            f"try another eos or volume_range"])
         return out
     outside = []
     for i, t in enumerate(temps):
@@ -175,7 +186,22 @@ def quasi_harmonic_gibbs(factory, atoms, temperatures, pressure: float,
         out["V"][i] = float(v_fit[i]) / n
         out["G"][i] = float(g_fit[i]) / n * units.EV_TO_MEV
     if outside:
-        out["message"] = (f"the quasi-harmonic minimum lies outside the volume grid "
-                          f"{out['volumes'][0]:.3f}-{out['volumes'][-1]:.3f} A^3/atom at "
-                          f"T = {outside} K; widen volume_range")
+        notes.append(f"the quasi-harmonic minimum lies outside the fitted volumes "
+                     f"{volumes[0] / n:.3f}-{volumes[-1] / n:.3f} A^3/atom at T = {outside} K; "
+                     f"widen volume_range")
+    out["message"] = "; ".join(notes)
     return out
+
+
+def stable_volumes(min_frequency_thz, tolerance: float = 0.05) -> slice:
+    """The longest contiguous run of grid volumes whose lowest Gamma frequency is above
+    -tolerance THz (the QHA exists only there), as a slice."""
+    best, start = slice(0, 0), None
+    for i, f in enumerate(list(min_frequency_thz) + [-np.inf]):
+        if f >= -tolerance and start is None:
+            start = i
+        elif f < -tolerance and start is not None:
+            if i - start > best.stop - best.start:
+                best = slice(start, i)
+            start = None
+    return best
