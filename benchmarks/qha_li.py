@@ -45,9 +45,8 @@ def main() -> None:
 
     from ase.build import bulk
 
-    from qfe import units
     from qfe.nct.api import make_potential
-    from qfe.nct.phases import crossing_from_grid
+    from qfe.nct.phases import crossing_from_grid, static_enthalpy
     from qfe.nct.qha import load_grid, quasi_harmonic_gibbs, save_grid, volume_grid
 
     t0, t1, dt = (float(v) for v in args.temperatures.split(":"))
@@ -96,14 +95,9 @@ def main() -> None:
     for pressure in args.pressures:
         res = {p: quasi_harmonic_gibbs(None, None, temps, pressure, grid=grids[p])
                for p in cells}
-        static = {}
-        for p, g in grids.items():
-            v = np.asarray(g["volumes"]) / g["natoms"]
-            h = (np.asarray(g["E0"]) / g["natoms"]
-                 + pressure * v / units.EV_PER_A3_TO_GPA) * units.EV_TO_MEV
-            fit = np.polyfit(v, h, 4)
-            vv = np.linspace(v[0], v[-1], 4001)
-            static[p] = float(np.min(np.polyval(fit, vv)))
+        # static enthalpy by Newton steps on the static pressure (not a fit of the grid)
+        static = {p: static_enthalpy(lambda a: make_potential(args.model, a), atoms,
+                                     pressure)["H"] for p, atoms in cells.items()}
         ok = [i for i in range(temps.size) if res["bcc"]["G"][i] is not None
               and res["fcc"]["G"][i] is not None]
         dg = [res["bcc"]["G"][i] - res["fcc"]["G"][i] for i in ok]
