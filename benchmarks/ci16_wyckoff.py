@@ -145,17 +145,11 @@ def static_ci16(model, base, a):
 def static_x_and_pressure(model, base, a):
     """cI16 at lattice parameter a (A), relaxed at fixed cell: (x of 16c, static pressure in
     GPa, energy in meV/atom, space group)."""
-    import jax.numpy as jnp
-
     import qfe.nct
-    from qfe import units
+    from qfe.nct.npt import static_pressure
 
     static, e, sym = static_ci16(model, base, a)
-    x = static.get_positions()
-    pot = qfe.nct.make_potential(str(model), static)
-    pot.prepare(x, np.asarray(static.get_cell()))
-    stress = np.asarray(pot.stress(jnp.asarray(x), jnp.asarray(np.asarray(static.get_cell()))))
-    p = float(-np.trace(stress) / 3.0 * units.EV_PER_A3_TO_GPA)
+    p = static_pressure(lambda at: qfe.nct.make_potential(str(model), at), static)
     return sym.orbits[0].free_coordinates.get("x"), p, 1e3 * e / len(static), sym.international
 
 

@@ -16,6 +16,11 @@ import argparse
 
 from qfe.nct.config import BASELINES, FLOW_KINDS, GRADIENT_ESTIMATORS
 
+PRESSURE_TOLERANCE_HELP = (
+    "stop the cell updates once |P - P*| is below this many GPa even when 2 sigma_P is "
+    "smaller (default 0.001); G = F + P* V then errs by (P - P*)^2 V / 2B, e.g. 0.004 meV/atom "
+    "for 0.03 GPa in Li")
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -67,9 +72,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-cell-updates", type=int, default=10, dest="max_cell_updates",
                    help="most cell updates at constant pressure (default 10)")
     p.add_argument("--pressure-tolerance", type=float, default=1e-3, dest="pressure_tolerance",
-                   help="stop the cell updates once |P - P*| is below this many GPa even "
-                        "when 2 sigma_P is smaller (default 0.001); G = F + P* V then errs by "
-                        "(P - P*)^2 V / 2B, e.g. 0.004 meV/atom for 0.03 GPa in Li")
+                   help=PRESSURE_TOLERANCE_HELP)
     p.add_argument("--bulk-modulus", type=float, default=None, dest="bulk_modulus",
                    help="bulk modulus guess in GPa for the first cell step (default: from "
                         "the static lattice)")
@@ -110,9 +113,7 @@ def _register_phases(subparsers) -> None:
                         "structure, gaussian/occupations a training each)")
     p.add_argument("--relax", choices=["isotropic", "axes", "full"], default="isotropic")
     p.add_argument("--pressure-tolerance", type=float, default=1e-3, dest="pressure_tolerance",
-                   help="stop the cell updates once |P - P*| is below this many GPa even "
-                        "when 2 sigma_P is smaller (default 0.001); G = F + P* V then errs by "
-                        "(P - P*)^2 V / 2B, e.g. 0.004 meV/atom for 0.03 GPa in Li")
+                   help=PRESSURE_TOLERANCE_HELP)
     p.add_argument("--steps-after-update", type=int, default=None, dest="steps_after_update",
                    help="training steps at each later cell and temperature (default "
                         "steps // 3, at least 50)")

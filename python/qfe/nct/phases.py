@@ -14,7 +14,8 @@ and trained flow (warm start).  Beside it, in the same run:
 - ``qha`` (opt-in; one Hessian per grid volume): the quasi-harmonic G from phonopy,
   min_V [E0(V) + F_harm(V, T) + P* V] on 9 isotropically scaled cells from 0.95 to 1.12 times
   the static volume (:func:`qfe.nct.qha.quasi_harmonic_gibbs`; thermal expansion and zero-point
-  expansion, no anharmonicity; not defined with imaginary modes);
+  expansion, no anharmonicity; fitted on the stable volumes only where some have imaginary
+  modes);
 - ``gaussian`` / ``occupations`` (opt-in, one training each per point): the SCHA and the
   occupations-only ansatz at the NCT volume, F + P* V.  G is stationary in V only for the
   ansatz it was minimised with, so these are upper bounds whose volume error enters at second
