@@ -6,8 +6,11 @@ only, Gaussian/SCHA, harmonic): the anharmonic lowering the flow adds, bcc again
     python benchmarks/nct_li_baselines.py fcc --model dp4 --temperature 300
     python benchmarks/nct_li_baselines.py table --model dp4 --temperature 300
 
-bcc: 3x3x3 conventional cells (54 atoms); fcc: 2x2x2 (32 atoms); both at ``--volume``
-(default 19.2 A^3/atom).  Every ansatz is trained with the same steps, batch and seed.
+bcc: 3x3x3 conventional cells (54 atoms); fcc: 2x2x2 (32 atoms), or ``--repeat n`` (n^3
+cells; for the size trend); both at ``--volume`` (default 19.2 A^3/atom).
+``--align-degenerate K`` sets the config key of that name (0 reproduces the runs made
+before the degenerate-subspace alignment became the default).  Every ansatz is trained
+with the same steps, batch and seed.
 Writes benchmarks/results/nct_li_baselines_<model>_<phase>_T<T>_N<atoms>.json; ``table``
 prints F(NCT) - F(occupations) and F(NCT) - F(Gaussian) for both phases next to the paper's
 250/256-atom values (Zhang et al., arXiv:2412.12451: NCT - occupations = 2.67 meV/atom lower
@@ -46,28 +49,31 @@ def _path(model: str, phase: str, temperature: float, natoms: int) -> Path:
     return RESULTS / f"nct_li_baselines_{model}_{phase}_T{temperature:g}_N{natoms}.json"
 
 
-def _atoms(phase: str, volume: float):
+def _atoms(phase: str, volume: float, repeat: int | None = None):
     from ase.build import bulk
 
     per_cell = 2 if phase == "bcc" else 4
-    return bulk("Li", phase, a=(per_cell * volume) ** (1 / 3), cubic=True).repeat(REPEATS[phase])
+    return bulk("Li", phase, a=(per_cell * volume) ** (1 / 3),
+                cubic=True).repeat(repeat or REPEATS[phase])
 
 
 def run_phase(args) -> None:
     import qfe.nct
     from qfe._io import write_json_atomic
 
-    atoms = _atoms(args.phase, args.volume)
+    atoms = _atoms(args.phase, args.volume, args.repeat)
+    extra = {} if args.align_degenerate is None else {"align_degenerate": args.align_degenerate}
     t0 = time.perf_counter()
     r = qfe.nct.run(atoms, _spec(args.model), temperature=args.temperature, steps=args.steps,
                     batch_size=args.batch_size, seed=args.seed,
-                    baselines=["occupations", "gaussian"], output_dir=args.output)
+                    baselines=["occupations", "gaussian"], output_dir=args.output, **extra)
     wall = time.perf_counter() - t0
     print(r.summary())
     f, fe = r.report("F")
     out = {"phase": args.phase, "model": args.model, "natoms": len(atoms),
            "volume_A3_per_atom": args.volume, "temperature_K": args.temperature,
            "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
+           "align_degenerate": r.config["align_degenerate"],
            "wall_s": wall, "units": "meV/atom", "F": [f, fe],
            "harmonic_F": r.harmonic["F"] * r.report_scale}
     for name in ("occupations", "gaussian"):
@@ -116,6 +122,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--output", default=None, help="checkpoint directory of the NCT training")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="conventional cells per side (default: bcc 3, fcc 2)")
+    ap.add_argument("--align-degenerate", type=int, default=None,
+                    help="config align_degenerate (default: the config's default)")
     args = ap.parse_args()
     if args.phase == "table":
         table(args)
