@@ -6,11 +6,19 @@ classical NPT volume of the same model (issue 17).
         --model ../shared/reference/li-dp/frozen_model_dp4.pb \
         --steps 100 --steps-after-update 40 --batch-size 32 --pressure-tolerance 0.03
 
-bcc conventional cells repeated ``--repeat`` times (2 n^3 atoms), started at the classical
-NPT volume of benchmarks/results/classical_li_[dp4_]bcc_P<P>.json when that file has the
-temperature, else at ``--volume`` A^3/atom.  Prints the cell history,
+bcc (or ``--phase fcc``) conventional cells repeated ``--repeat`` times (2 n^3 or 4 n^3
+atoms).  bcc starts at the classical NPT volume of
+benchmarks/results/classical_li_[dp4_]bcc_P<P>.json when that file has the temperature,
+otherwise (and fcc always) at ``--volume`` A^3/atom (default 19.2).  Prints the cell history,
 G, V and the wall time, and the quantum - classical volume difference (zero-point expansion);
-writes benchmarks/results/nct_npt_li_<model>_T<T>_P<P>_N<atoms>.json.
+writes benchmarks/results/nct_npt_li_<model>_[fcc_]T<T>_P<P>_N<atoms>.json.
+
+The fcc size check of docs/nct.md (fcc 3x3x3 = 108 atoms at 1 GPa against the 32-atom cell
+of the phase runs):
+
+    python benchmarks/nct_npt_li.py --phase fcc --repeat 3 --pressure 1 --temperature 100,150 \
+        --model ../shared/reference/li-dp/frozen_model_dp4.pb --volume 19.309 \
+        --steps 100 --steps-after-update 40 --batch-size 64 --pressure-tolerance 0.03
 """
 
 from __future__ import annotations
@@ -43,8 +51,11 @@ def classical_volume(temperature: float, pressure: float, model: str = "default"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--temperature", type=float, default=100.0)
+    ap.add_argument("--temperature", default="100",
+                    help="K; a comma-separated list runs them in order, each warm-started "
+                         "from the one before")
     ap.add_argument("--pressure", type=float, default=0.0, help="GPa")
+    ap.add_argument("--phase", choices=["bcc", "fcc"], default="bcc")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--model", default="default")
     ap.add_argument("--steps", type=int, default=300)
@@ -56,34 +67,53 @@ def main() -> None:
                          "more than 2 sigma_P (run_npt's default when omitted)")
     ap.add_argument("--output", default=None)
     args = ap.parse_args()
+    temperatures = [float(t) for t in args.temperature.split(",")]
+
+    from ase.build import bulk
 
     import qfe.nct
-    from qfe.nct.phonons import bcc_lithium
 
-    ref = classical_volume(args.temperature, args.pressure, args.model)
+    ref = (classical_volume(temperatures[0], args.pressure, args.model)
+           if args.phase == "bcc" else None)
     v_start = args.volume or (ref[0] if ref else 19.2)
-    atoms = bcc_lithium(args.repeat, a=(2 * v_start) ** (1 / 3))
-    t0 = time.perf_counter()
-    r = qfe.nct.run_npt(atoms, args.model, temperature=args.temperature,
-                        pressure=args.pressure, steps=args.steps, batch_size=args.batch_size,
-                        steps_after_update=args.steps_after_update, output_dir=args.output,
-                        **({} if args.pressure_tolerance is None
-                           else {"pressure_tolerance": args.pressure_tolerance}))
-    wall = time.perf_counter() - t0
-    print(r.summary())
-    print(f"wall time {wall:.0f} s for {len(atoms)} atoms ({sum(i['steps'] for i in r.iterations)}"
-          f" training steps over {len(r.iterations)} cells)")
-    out = {**r.to_dict(), "wall_s": wall, "model": args.model, "start_volume": v_start}
-    if ref:
-        dv = r.volume[0] - ref[0]
-        print(f"classical NPT volume at {args.temperature:g} K: {ref[0]:.4f} +- {ref[1]:.4f} "
-              f"A^3/atom; quantum - classical = {dv:+.4f} A^3/atom ({100 * dv / ref[0]:+.2f} %)")
-        out["classical_volume"] = list(ref)
-    name = Path(args.model).stem if args.model != "default" else "default"
-    path = RESULTS / (f"nct_npt_li_{name}_T{args.temperature:g}_P{args.pressure:g}_"
-                      f"N{len(atoms)}.json")
-    path.write_text(json.dumps(out, indent=1))
-    print(f"written {path}")
+    per_cell = 2 if args.phase == "bcc" else 4
+    atoms = bulk("Li", args.phase, a=(per_cell * v_start) ** (1 / 3),
+                 cubic=True).repeat(args.repeat)
+    previous = None
+    for temperature in temperatures:
+        output = (None if args.output is None
+                  else str(Path(args.output) / f"T{temperature:g}") if len(temperatures) > 1
+                  else args.output)
+        t0 = time.perf_counter()
+        r = qfe.nct.run_npt(atoms, args.model, temperature=temperature,
+                            pressure=args.pressure, steps=args.steps,
+                            batch_size=args.batch_size,
+                            steps_after_update=args.steps_after_update, output_dir=output,
+                            warm_start=previous,
+                            **({} if args.pressure_tolerance is None
+                               else {"pressure_tolerance": args.pressure_tolerance}))
+        previous = r
+        wall = time.perf_counter() - t0
+        print(r.summary())
+        print(f"wall time {wall:.0f} s for {len(atoms)} atoms "
+              f"({sum(i['steps'] for i in r.iterations)} training steps over "
+              f"{len(r.iterations)} cells)")
+        out = {**r.to_dict(), "wall_s": wall, "model": args.model, "phase": args.phase,
+               "start_volume": v_start, "batch_size": args.batch_size}
+        ref = (classical_volume(temperature, args.pressure, args.model)
+               if args.phase == "bcc" else None)
+        if ref:
+            dv = r.volume[0] - ref[0]
+            print(f"classical NPT volume at {temperature:g} K: {ref[0]:.4f} +- {ref[1]:.4f} "
+                  f"A^3/atom; quantum - classical = {dv:+.4f} A^3/atom "
+                  f"({100 * dv / ref[0]:+.2f} %)")
+            out["classical_volume"] = list(ref)
+        name = Path(args.model).stem if args.model != "default" else "default"
+        tag = "" if args.phase == "bcc" else "fcc_"
+        path = RESULTS / (f"nct_npt_li_{name}_{tag}T{temperature:g}_P{args.pressure:g}_"
+                          f"N{len(atoms)}.json")
+        path.write_text(json.dumps(out, indent=1))
+        print(f"written {path}")
 
 
 if __name__ == "__main__":
