@@ -79,6 +79,8 @@ def main() -> None:
     per_cell = 2 if args.phase == "bcc" else 4
     atoms = bulk("Li", args.phase, a=(per_cell * v_start) ** (1 / 3),
                  cubic=True).repeat(args.repeat)
+    name = Path(args.model).stem if args.model != "default" else "default"
+    tag = "" if args.phase == "bcc" else "fcc_"
     previous = None
     for temperature in temperatures:
         output = (None if args.output is None
@@ -108,8 +110,6 @@ def main() -> None:
                   f"A^3/atom; quantum - classical = {dv:+.4f} A^3/atom "
                   f"({100 * dv / ref[0]:+.2f} %)")
             out["classical_volume"] = list(ref)
-        name = Path(args.model).stem if args.model != "default" else "default"
-        tag = "" if args.phase == "bcc" else "fcc_"
         path = RESULTS / (f"nct_npt_li_{name}_{tag}T{temperature:g}_P{args.pressure:g}_"
                           f"N{len(atoms)}.json")
         path.write_text(json.dumps(out, indent=1))
