@@ -65,7 +65,10 @@ def main() -> None:
     ap.add_argument("--pressure-tolerance", type=float, default=None,
                     help="GPa; accept the cell when |P - P*| is within it even if that is "
                          "more than 2 sigma_P (run_npt's default when omitted)")
-    ap.add_argument("--output", default=None)
+    ap.add_argument("--output", default=None, help="run directory (checkpoints)")
+    ap.add_argument("--label", default="",
+                    help="extra tag in the result file name, e.g. batch32 for a side run "
+                         "that must not stand in for the main one")
     args = ap.parse_args()
     temperatures = [float(t) for t in args.temperature.split(",")]
 
@@ -80,7 +83,7 @@ def main() -> None:
     atoms = bulk("Li", args.phase, a=(per_cell * v_start) ** (1 / 3),
                  cubic=True).repeat(args.repeat)
     name = Path(args.model).stem if args.model != "default" else "default"
-    tag = "" if args.phase == "bcc" else "fcc_"
+    tag = ("" if args.phase == "bcc" else "fcc_") + (f"{args.label}_" if args.label else "")
     previous = None
     for temperature in temperatures:
         output = (None if args.output is None
