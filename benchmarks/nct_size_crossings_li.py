@@ -7,7 +7,8 @@ Reads the NCT Gibbs energies already in benchmarks/results (nothing is recompute
 
 - bcc 54 / fcc 32 atoms from the ``qfe phases`` runs, ``nct_phases_li_dp4_P<P>.json``;
 - larger cells from ``benchmarks/nct_npt_li.py`` runs,
-  ``nct_npt_li_frozen_model_dp4_[fcc_]T<T>_P<P>_N<atoms>.json`` (bcc 128, fcc 108 atoms).
+  ``nct_npt_li_frozen_model_dp4_[fcc_]T<T>_P<P>_N<atoms>.json`` (bcc 128 and 250, fcc 108
+  atoms); side runs written with ``--label`` (other batch or training length) are left out.
 
 For each pressure and each (bcc size, fcc size) pair it forms Delta G = G_bcc - G_fcc
 (meV/atom) at the temperatures both sizes have, and the crossing T* by linear interpolation
