@@ -29,8 +29,8 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PAPER_NCT_K = {0: 84.0, 1: 142.0, 2: 196.0}        # Zhang et al., 250/256 atoms
-NPT_NAME = re.compile(r"nct_npt_li_frozen_model_dp4_(?:(fcc)_)?T([0-9.]+)_P([0-9.]+)_N(\d+)"
-                      r"\.json$")
+# unlabelled runs only; T, P and natoms are read from the file itself
+NPT_NAME = re.compile(r"nct_npt_li_frozen_model_dp4_(fcc_)?T[0-9.]+_P[0-9.]+_N\d+\.json$")
 
 
 def collect(results: Path) -> dict:
@@ -52,7 +52,7 @@ def collect(results: Path) -> dict:
         data = json.loads(path.read_text())
         if not data.get("converged", True):
             continue
-        phase = match.group(1) or "bcc"
+        phase = "fcc" if match.group(1) else "bcc"
         key = (phase, int(data["natoms"]))
         g, e = data["G_meV_per_atom"]
         table.setdefault(float(data["pressure_GPa"]), {}).setdefault(key, {})[
